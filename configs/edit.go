@@ -1,0 +1,115 @@
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// SetProfileValue sets profiles.PROFILE.KEY to value in the mfad
+// configuration file, creating the file or the profile when needed. It edits
+// the YAML document in place, so comments and the order of keys survive, and
+// writes it atomically.
+func SetProfileValue(file, profile, key, value string) error {
+	var doc yaml.Node
+	b, err := os.ReadFile(file)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		b = nil
+	case err != nil:
+		return fmt.Errorf("read %s: %w", file, err)
+	}
+	if len(bytes.TrimSpace(b)) > 0 {
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			return fmt.Errorf("%s is not valid YAML: %w", file, err)
+		}
+	}
+	if doc.Kind == 0 {
+		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: the top level must be a mapping of keys", file)
+	}
+	profiles, err := mappingChild(root, "profiles", file)
+	if err != nil {
+		return err
+	}
+	p, err := mappingChild(profiles, profile, file)
+	if err != nil {
+		return err
+	}
+	setScalar(p, key, value)
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return fmt.Errorf("encode %s: %w", file, err)
+	}
+	return writeAtomic(file, out.Bytes())
+}
+
+// mappingChild returns the mapping under key in m, adding it when absent.
+func mappingChild(m *yaml.Node, key, file string) (*yaml.Node, error) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			v := m.Content[i+1]
+			if v.Kind == yaml.ScalarNode && (v.Tag == "!!null" || v.Value == "") {
+				v.Kind, v.Tag, v.Value = yaml.MappingNode, "", ""
+			}
+			if v.Kind != yaml.MappingNode {
+				return nil, fmt.Errorf("%s: %s must be a mapping", file, key)
+			}
+			return v, nil
+		}
+	}
+	v := &yaml.Node{Kind: yaml.MappingNode}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, v)
+	return v, nil
+}
+
+func setScalar(m *yaml.Node, key, value string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Value: value}
+			return
+		}
+	}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, &yaml.Node{Kind: yaml.ScalarNode, Value: value})
+}
+
+// writeAtomic writes data to path through a synced temporary file and a
+// rename, creating the directory (0700) when needed; the file is 0600.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".config-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

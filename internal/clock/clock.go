@@ -1,0 +1,123 @@
+// Package clock gives mfad's time-dependent code one injectable source of
+// wall-clock time and timers, so that tests can drive hours in microseconds.
+//
+// Expiry decisions compare wall-clock times with the monotonic reading
+// stripped: Go's monotonic clock does not advance while a laptop sleeps, so
+// a monotonic comparison would serve credentials that expired during suspend.
+package clock
+
+import (
+	"sort"
+	"sync"
+	"time"
+)
+
+// Clock tells the time and schedules callbacks.
+type Clock interface {
+	// Now returns the current wall-clock time without a monotonic reading.
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine once d has passed.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a scheduled callback that can be stopped.
+type Timer interface {
+	// Stop prevents the callback from running; it reports whether it did.
+	Stop() bool
+}
+
+// System is the real clock.
+type System struct{}
+
+// Now returns time.Now with the monotonic reading stripped.
+func (System) Now() time.Time { return time.Now().Round(0) }
+
+// AfterFunc wraps time.AfterFunc.
+func (System) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// Fake is a manually advanced clock for tests. Timers fire, in order, when
+// Advance or Set moves the clock past their deadline.
+type Fake struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+	seq    int
+}
+
+// NewFake returns a fake clock set to start.
+func NewFake(start time.Time) *Fake { return &Fake{now: start.Round(0)} }
+
+// Now returns the fake time.
+func (f *Fake) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+// AfterFunc schedules fn at Now()+d.
+func (f *Fake) AfterFunc(d time.Duration, fn func()) Timer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	t := &fakeTimer{clock: f, at: f.now.Add(d), fn: fn, seq: f.seq}
+	f.timers = append(f.timers, t)
+	return t
+}
+
+// Advance moves the clock forward by d, firing due timers synchronously in
+// deadline order (each in the calling goroutine), and returns the new time.
+func (f *Fake) Advance(d time.Duration) time.Time {
+	return f.Set(f.Now().Add(d))
+}
+
+// Set moves the clock to t (forward or back) and fires due timers.
+func (f *Fake) Set(t time.Time) time.Time {
+	t = t.Round(0)
+	for {
+		f.mu.Lock()
+		sort.SliceStable(f.timers, func(i, j int) bool {
+			if f.timers[i].at.Equal(f.timers[j].at) {
+				return f.timers[i].seq < f.timers[j].seq
+			}
+			return f.timers[i].at.Before(f.timers[j].at)
+		})
+		if len(f.timers) == 0 || f.timers[0].at.After(t) {
+			f.now = t
+			f.mu.Unlock()
+			return t
+		}
+		next := f.timers[0]
+		f.timers = f.timers[1:]
+		if next.at.After(f.now) {
+			f.now = next.at
+		}
+		f.mu.Unlock()
+		next.fn()
+	}
+}
+
+// Pending reports how many timers are scheduled.
+func (f *Fake) Pending() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.timers)
+}
+
+type fakeTimer struct {
+	clock *Fake
+	at    time.Time
+	fn    func()
+	seq   int
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.clock.mu.Lock()
+	defer t.clock.mu.Unlock()
+	for i, x := range t.clock.timers {
+		if x == t {
+			t.clock.timers = append(t.clock.timers[:i], t.clock.timers[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
