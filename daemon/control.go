@@ -1,0 +1,228 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/c0950fac/mfad/ipc"
+)
+
+// ProfileStatus is one profile's state as the control protocol reports it.
+type ProfileStatus = ipc.ProfileStatus
+
+// Status reports the state of the named profiles (all when none is named).
+func (d *Daemon) Status(names ...string) []ProfileStatus {
+	if len(names) == 0 {
+		names = d.names
+	}
+	now := d.clock.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]ProfileStatus, 0, len(names))
+	for _, n := range names {
+		p, ok := d.profiles[n]
+		if !ok {
+			continue
+		}
+		k := p.key
+		st := ProfileStatus{Profile: n, KeyProfile: k.name, RoleARN: p.prof.RoleARN, MFASerial: k.prof.MFASerial,
+			MFASource: k.prof.MFASource, MFAMaxAgeSeconds: int64(k.prof.MFAMaxAge / time.Second)}
+		if d.base != "" {
+			st.URL = d.base + CredentialsPath + n
+		}
+		if max, ok := d.suggested[k.name]; ok && k.prof.MFAMaxAge == 0 {
+			st.SuggestedMFAMaxAgeSeconds = int64(max / time.Second)
+		}
+		if m := k.mfa; m != nil && m.Valid(now, 0) {
+			st.Unlocked = true
+			st.MFAAt = m.MFAAt
+			st.MFAAgeSeconds = int64(m.MFAAge(now) / time.Second)
+			st.SessionExpiration = m.Credentials.Expiration
+			st.WindowLapsed = k.prof.MFAMaxAge > 0 && !now.Before(m.MFAAt.Add(k.prof.MFAMaxAge))
+			st.NeedCode, st.CodeReason = k.needCode, k.codeReason
+			if k.needCode && st.WindowLapsed {
+				st.CodeReason = fmt.Sprintf("the MFA window of profile %s closed at %s", k.name, m.MFAAt.Add(k.prof.MFAMaxAge).Local().Format("15:04"))
+			}
+		}
+		if p.role != nil {
+			st.RoleExpiration = p.role.Credentials.Expiration
+		}
+		if snap := p.served.Load(); snap != nil {
+			st.ServedExpiration = snap.expires
+		}
+		if k.timer != nil {
+			st.NextRefresh = k.timerAt
+		}
+		st.LastError = p.lastErr
+		if st.LastError == "" {
+			st.LastError = k.codeErr
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// ServeIPC answers the mfad CLI on the control socket.
+func (d *Daemon) ServeIPC(c ipc.Conn, req *ipc.Request) *ipc.Response {
+	ctx := c.Context()
+	body, err := d.dispatch(ctx, c, req)
+	resp := &ipc.Response{V: ipc.ProtocolVersion, ID: req.ID}
+	if err != nil {
+		var ie *ipc.Error
+		if errors.As(err, &ie) {
+			resp.Error = ie
+		} else {
+			code := "failed"
+			if errors.Is(err, ErrLocked) {
+				code = "locked"
+			}
+			resp.Error = &ipc.Error{Code: code, Message: err.Error()}
+		}
+		return resp
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		resp.Error = &ipc.Error{Code: "internal", Message: "encode reply: " + err.Error()}
+		return resp
+	}
+	resp.Body = b
+	return resp
+}
+
+func decode[T any](req *ipc.Request) (T, error) {
+	var v T
+	if len(req.Body) == 0 {
+		return v, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(req.Body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, &ipc.Error{Code: "bad_request", Message: fmt.Sprintf("malformed %s request: %v", req.Op, err)}
+	}
+	return v, nil
+}
+
+func (d *Daemon) dispatch(ctx context.Context, c ipc.Conn, req *ipc.Request) (any, error) {
+	switch req.Op {
+	case ipc.OpStatus:
+		in, err := decode[ipc.StatusRequest](req)
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		if in.Profile != "" {
+			if _, err := d.profile(in.Profile); err != nil {
+				return nil, err
+			}
+			names = []string{in.Profile}
+		}
+		return ipc.StatusReply{Endpoint: d.base, PID: os.Getpid(), Keystore: d.store.Backend(), Profiles: d.Status(names...)}, nil
+	case ipc.OpUnlock:
+		in, err := decode[ipc.UnlockRequest](req)
+		if err != nil {
+			return nil, err
+		}
+		return d.Unlock(ctx, in.Profile, in.Code)
+	case ipc.OpLock:
+		in, err := decode[ipc.LockRequest](req)
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		if in.All {
+			names, err = d.LockAll(ctx)
+		} else {
+			names, err = d.Lock(ctx, in.Profile)
+		}
+		return ipc.LockReply{Locked: names}, err
+	case ipc.OpEnv, ipc.OpExec:
+		in, err := decode[ipc.EnvRequest](req)
+		if err != nil {
+			return nil, err
+		}
+		kind := TokenEnv
+		if req.Op == ipc.OpExec {
+			kind = TokenExec
+		}
+		return d.issueClientToken(c, kind, in)
+	case ipc.OpCredentials:
+		in, err := decode[ipc.CredentialsRequest](req)
+		if err != nil {
+			return nil, err
+		}
+		cr, err := d.Credentials(ctx, in.Profile)
+		if err != nil {
+			return nil, err
+		}
+		d.audit.record(auditEntry{Profile: in.Profile, Via: "credential-process", Status: 200, PID: c.Peer().PID})
+		return ipc.CredentialsReply{Version: 1, AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey,
+			SessionToken: cr.SessionToken, Expiration: cr.Expiration.UTC()}, nil
+	case ipc.OpTokens:
+		var out ipc.TokensReply
+		for _, t := range d.tokens.list() {
+			out.Tokens = append(out.Tokens, ipc.TokenInfo{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created})
+		}
+		return out, nil
+	case ipc.OpRevoke:
+		in, err := decode[ipc.RevokeRequest](req)
+		if err != nil {
+			return nil, err
+		}
+		t, err := d.revokeToken(in.ID)
+		if err != nil {
+			return nil, err
+		}
+		return ipc.RevokeReply{Revoked: ipc.TokenInfo{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created}}, nil
+	}
+	return nil, &ipc.Error{Code: "unknown_op", Message: fmt.Sprintf("unknown operation %q: the mfad CLI and daemon versions differ; restart the daemon", req.Op)}
+}
+
+// issueClientToken hands out a token scoped to one profile. Exec tokens are
+// revoked when the requesting connection (the `mfad exec` process) closes.
+func (d *Daemon) issueClientToken(c ipc.Conn, kind string, in ipc.EnvRequest) (ipc.EnvReply, error) {
+	p, err := d.profile(in.Profile)
+	if err != nil {
+		return ipc.EnvReply{}, err
+	}
+	if d.base == "" {
+		return ipc.EnvReply{}, errors.New("the credentials endpoint is not running")
+	}
+	t, err := d.tokens.issue(kind, p.name, in.Label, d.clock.Now())
+	if err != nil {
+		return ipc.EnvReply{}, err
+	}
+	file, err := d.writeTokenFile(t)
+	if err != nil {
+		d.tokens.revoke(t.ID)
+		return ipc.EnvReply{}, err
+	}
+	if kind == TokenExec {
+		go func() {
+			<-c.Context().Done()
+			if _, err := d.revokeToken(t.ID); err == nil {
+				d.log.Debug("exec token revoked", "token", t.ID)
+			}
+		}()
+	}
+	d.log.Info("token issued", "token", t.ID, "kind", kind, "profile", p.name, "pid", c.Peer().PID)
+	return ipc.EnvReply{URL: d.base + CredentialsPath + p.name, Token: t.Value, TokenFile: file, TokenID: t.ID, Region: p.prof.Region}, nil
+}
+
+// revokeToken revokes a client token and removes its file.
+func (d *Daemon) revokeToken(id string) (Token, error) {
+	t, ok := d.tokens.revoke(id)
+	if !ok {
+		return Token{}, fmt.Errorf("no token %q: list tokens with `mfad tokens list`", id)
+	}
+	if t.File != "" {
+		if err := os.Remove(t.File); err != nil && !errors.Is(err, os.ErrNotExist) {
+			d.log.Warn("could not remove token file", "file", t.File, "error", err)
+		}
+	}
+	return t, nil
+}

@@ -1,0 +1,477 @@
+// Package daemon is mfad's long-running core: it holds each profile's MFA
+// and role sessions, renews them ahead of expiry and of MultiFactorAuthAge
+// windows, asks for new MFA codes ahead of time, and serves the credentials
+// to SDKs through a container-credentials endpoint and to the mfad CLI
+// through the control socket.
+//
+// No SDK request ever waits for a person: while a profile is locked the
+// endpoint answers at once with an error that says how to unlock it.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/internal/clock"
+	"github.com/c0950fac/mfad/keystore"
+	"github.com/c0950fac/mfad/mfacode"
+	"github.com/c0950fac/mfad/session"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	// Config is the loaded configuration.
+	Config *configs.Config
+	// Store keeps keys, cached sessions and TOTP secrets.
+	Store keystore.Store
+	// Broker calls STS.
+	Broker *session.Broker
+	// Clock drives every time decision; nil = the system clock.
+	Clock clock.Clock
+	// Logger receives the daemon's log; nil = discard.
+	Logger *slog.Logger
+	// CodeSource returns the MFA code source of a key profile; nil = codes
+	// come only from `mfad unlock`.
+	CodeSource func(p *configs.Profile) (mfacode.Source, error)
+	// Guard enforces that no code is used twice; nil = a guard on Clock.
+	Guard *mfacode.OnceGuard
+	// Audit receives one JSON line per credentials fetch; nil = none.
+	Audit io.Writer
+	// SuggestMaxAge returns the MFA age window a key profile's policy files
+	// demand, when mfa_max_age is unset; nil = no suggestions.
+	SuggestMaxAge func(p *configs.Profile) (time.Duration, bool)
+}
+
+// Daemon holds sessions and serves credentials. Create it with New.
+type Daemon struct {
+	cfg    *configs.Config
+	store  keystore.Store
+	broker *session.Broker
+	clock  clock.Clock
+	log    *slog.Logger
+	source func(p *configs.Profile) (mfacode.Source, error)
+	guard  *mfacode.OnceGuard
+
+	// mu guards the session state in keys and profiles (not snapshots, which
+	// are atomic).
+	mu       sync.Mutex
+	keys     map[string]*keyState
+	profiles map[string]*profState
+	names    []string
+	sf       singleflight.Group
+	tokens   *tokenRegistry
+	audit    *auditLog
+	closed   bool
+	// base is the endpoint's URL once it listens; runDir the runtime directory.
+	base   string
+	runDir string
+	// suggested holds mfa_max_age values found in key profiles' policy files.
+	suggested map[string]time.Duration
+	// bg is cancelled when the daemon stops; background work uses it.
+	bg     context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New builds a Daemon for every profile in the configuration.
+func New(o Options) (*Daemon, error) {
+	if o.Config == nil || o.Store == nil || o.Broker == nil {
+		return nil, errors.New("daemon: Config, Store and Broker are required")
+	}
+	d := &Daemon{cfg: o.Config, store: o.Store, broker: o.Broker, clock: o.Clock, log: o.Logger,
+		source: o.CodeSource, guard: o.Guard,
+		keys: map[string]*keyState{}, profiles: map[string]*profState{}}
+	if d.clock == nil {
+		d.clock = clock.System{}
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.guard == nil {
+		d.guard = mfacode.NewOnceGuard(d.clock.Now, nil)
+	}
+	d.tokens = newTokenRegistry()
+	d.audit = newAuditLog(o.Audit, d.clock)
+	d.suggested = map[string]time.Duration{}
+	d.bg, d.cancel = context.WithCancel(context.Background())
+	for _, name := range o.Config.ProfileNames() {
+		p := o.Config.Profiles[name]
+		kp := p.KeyProfile()
+		k := d.keys[kp]
+		if k == nil {
+			src, ok := o.Config.Profiles[kp]
+			if !ok {
+				return nil, fmt.Errorf("profile %s uses source_profile %s, which is not configured", name, kp)
+			}
+			k = &keyState{name: kp, prof: src}
+			d.keys[kp] = k
+		}
+		ps := &profState{name: name, prof: p, key: k}
+		k.dependents = append(k.dependents, ps)
+		d.profiles[name] = ps
+		d.names = append(d.names, name)
+	}
+	if o.SuggestMaxAge != nil {
+		for name, k := range d.keys {
+			if k.prof.MFAMaxAge == 0 {
+				if w, ok := o.SuggestMaxAge(k.prof); ok {
+					d.suggested[name] = w
+				}
+			}
+		}
+	}
+	sort.Strings(d.names)
+	return d, nil
+}
+
+// Close stops background work and timers. Sessions stay cached in the
+// keystore for the next start.
+func (d *Daemon) Close() {
+	d.mu.Lock()
+	d.closed = true
+	for _, k := range d.keys {
+		if k.timer != nil {
+			k.timer.Stop()
+			k.timer = nil
+		}
+	}
+	d.mu.Unlock()
+	d.cancel()
+	d.wg.Wait()
+	d.audit.close()
+}
+
+// Restore loads cached sessions from the keystore, so that a restart needs
+// no new MFA code. It makes no STS call.
+func (d *Daemon) Restore(ctx context.Context) error {
+	now := d.clock.Now()
+	var errs []error
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, k := range d.sortedKeys() {
+		s, err := session.Load(ctx, d.store, k.name, now)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if s != nil && s.Kind == session.KindMFA {
+			k.mfa = s
+			d.log.Info("restored MFA session", "profile", k.name, "session", s)
+		}
+		for _, p := range k.dependents {
+			if !p.isRole() || k.mfa == nil {
+				continue
+			}
+			rs, err := session.LoadRole(ctx, d.store, p.name, now)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			// A role session made from an older MFA session carries an older
+			// MFA age: only keep one made from the current MFA session.
+			if rs != nil && rs.RoleARN == p.prof.RoleARN && rs.MFAAt.Equal(k.mfa.MFAAt) {
+				p.role = rs
+				d.log.Info("restored role session", "profile", p.name, "session", rs)
+			}
+		}
+		d.rebuildLocked(k, now)
+		d.scheduleLocked(k, now)
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) sortedKeys() []*keyState {
+	ks := make([]*keyState, 0, len(d.keys))
+	for _, k := range d.keys {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i].name < ks[j].name })
+	return ks
+}
+
+// profile returns the state of a configured profile.
+func (d *Daemon) profile(name string) (*profState, error) {
+	p, ok := d.profiles[name]
+	if !ok {
+		if _, err := d.cfg.Profile(name); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("profile %s is not served by this daemon: restart it after changing the configuration", name)
+	}
+	return p, nil
+}
+
+// ErrLocked reports that a profile has no valid MFA session.
+var ErrLocked = errors.New("locked")
+
+// lockedError says how to unlock a profile.
+func lockedError(p *profState) error {
+	return fmt.Errorf("profile %s is %w: run `mfad unlock %s`", p.name, ErrLocked, p.key.name)
+}
+
+// Unlock exchanges code for an MFA session of name's key profile, then
+// assumes name's role when it has one. It returns name's status.
+func (d *Daemon) Unlock(ctx context.Context, name, code string) (ProfileStatus, error) {
+	p, err := d.profile(name)
+	if err != nil {
+		return ProfileStatus{}, err
+	}
+	if err := session.ValidateCode(code); err != nil {
+		return ProfileStatus{}, err
+	}
+	k := p.key
+	if err := d.guard.CheckHuman(k.prof.MFASerial, code, d.clock.Now()); err != nil {
+		return ProfileStatus{}, err
+	}
+	if err := d.unlockKey(ctx, k, code); err != nil {
+		return ProfileStatus{}, err
+	}
+	if p.isRole() {
+		if _, err := d.renewRole(ctx, p); err != nil {
+			return d.Status(name)[0], fmt.Errorf("MFA session of %s is unlocked, but: %w", k.name, err)
+		}
+	}
+	return d.Status(name)[0], nil
+}
+
+// unlockKey makes a new MFA session for k with code (single STS attempt).
+func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error {
+	v, err, _ := d.sf.Do("unlock/"+k.name, func() (any, error) {
+		key, err := keystore.GetAccessKey(ctx, d.store, k.name)
+		if err != nil {
+			if errors.Is(err, keystore.ErrNotFound) {
+				return nil, fmt.Errorf("profile %s has no access key in the %s keystore: add one with `mfad add %s`", k.name, d.store.Backend(), k.name)
+			}
+			return nil, err
+		}
+		s, err := d.broker.GetSessionToken(ctx, session.UnlockInput{Profile: k.prof, Key: key, Code: code})
+		d.guard.UsedCode(k.prof.MFASerial, code, d.clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	})
+	if err != nil {
+		return err
+	}
+	s := v.(*session.Session)
+	if err := session.Save(ctx, d.store, s); err != nil {
+		d.log.Warn("could not cache MFA session; a restart will need a new code", "profile", k.name, "error", err)
+	}
+	now := d.clock.Now()
+	d.mu.Lock()
+	k.mfa = s
+	k.needCode, k.codeReason, k.codeErr, k.codeAttempts = false, "", "", 0
+	// Role sessions from the old MFA session carry its MFA age: renew them.
+	var roles []*profState
+	for _, p := range k.dependents {
+		if p.isRole() {
+			p.role = nil
+			p.failures, p.retryAt, p.lastErr = 0, time.Time{}, ""
+			roles = append(roles, p)
+		}
+	}
+	d.rebuildLocked(k, now)
+	d.scheduleLocked(k, now)
+	d.mu.Unlock()
+	d.log.Info("unlocked", "profile", k.name, "session", s)
+	for _, p := range roles {
+		if err := session.DropRole(ctx, d.store, p.name); err != nil {
+			d.log.Warn("could not drop cached role session", "profile", p.name, "error", err)
+		}
+		d.kick(p)
+	}
+	return nil
+}
+
+// renewRole assumes p's role from its key profile's MFA session. Concurrent
+// callers share one STS call.
+func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error) {
+	v, err, _ := d.sf.Do("role/"+p.name, func() (any, error) {
+		d.mu.Lock()
+		mfa := p.key.mfa
+		now := d.clock.Now()
+		if mfa == nil || !mfa.Valid(now, minServe) {
+			d.mu.Unlock()
+			return nil, lockedError(p)
+		}
+		// Another caller may have renewed it while this one waited.
+		if p.role != nil && p.role.MFAAt.Equal(mfa.MFAAt) && now.Before(p.role.Credentials.Expiration.Add(-refreshLead(p.prof))) {
+			snap := p.served.Load()
+			d.mu.Unlock()
+			return snap, nil
+		}
+		d.mu.Unlock()
+		// STS calls are not tied to one client's request: a client that
+		// gives up must not cancel the renewal the others wait for.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		rs, err := d.broker.AssumeRole(cctx, p.prof, mfa)
+		now = d.clock.Now()
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if err != nil {
+			p.failures++
+			p.retryAt = now.Add(backoff(p.failures))
+			p.lastErr = err.Error()
+			d.log.Warn("role renewal failed; serving the current credentials while they last", "profile", p.name, "attempt", p.failures, "retry_at", p.retryAt, "error", err)
+			d.scheduleLocked(p.key, now)
+			return nil, err
+		}
+		if p.key.mfa != mfa {
+			// The MFA session changed during the call: this role session
+			// carries the old MFA age; let the next renewal use the new one.
+			return p.served.Load(), nil
+		}
+		p.role = rs
+		p.failures, p.retryAt, p.lastErr = 0, time.Time{}, ""
+		if err := session.SaveRole(cctx, d.store, rs); err != nil {
+			d.log.Warn("could not cache role session", "profile", p.name, "error", err)
+		}
+		d.rebuildLocked(p.key, now)
+		d.scheduleLocked(p.key, now)
+		return p.served.Load(), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	snap, _ := v.(*snapshot)
+	return snap, nil
+}
+
+// kick starts a background role renewal unless one is running or backing off.
+func (d *Daemon) kick(p *profState) {
+	if !p.isRole() || !p.kicked.CompareAndSwap(false, true) {
+		return
+	}
+	d.mu.Lock()
+	if d.closed || d.clock.Now().Before(p.retryAt) {
+		d.mu.Unlock()
+		p.kicked.Store(false)
+		return
+	}
+	d.wg.Add(1)
+	d.mu.Unlock()
+	go func() {
+		defer d.wg.Done()
+		defer p.kicked.Store(false)
+		_, _ = d.renewRole(d.bg, p)
+	}()
+}
+
+// rebuildLocked prepares new snapshots for k's profiles. d.mu is held.
+func (d *Daemon) rebuildLocked(k *keyState, now time.Time) {
+	for _, p := range k.dependents {
+		p.served.Store(buildSnapshot(p, now))
+	}
+}
+
+// Lock drops name's key profile's MFA session, and the role sessions made
+// from it, from memory and from the keystore.
+func (d *Daemon) Lock(ctx context.Context, name string) ([]string, error) {
+	p, err := d.profile(name)
+	if err != nil {
+		return nil, err
+	}
+	return d.lockKey(ctx, p.key)
+}
+
+// LockAll locks every profile.
+func (d *Daemon) LockAll(ctx context.Context) ([]string, error) {
+	var all []string
+	var errs []error
+	for _, k := range d.sortedKeys() {
+		l, err := d.lockKey(ctx, k)
+		all = append(all, l...)
+		errs = append(errs, err)
+	}
+	return all, errors.Join(errs...)
+}
+
+func (d *Daemon) lockKey(ctx context.Context, k *keyState) ([]string, error) {
+	d.mu.Lock()
+	k.mfa = nil
+	k.needCode = false
+	var names []string
+	for _, p := range k.dependents {
+		p.role = nil
+		p.served.Store(nil)
+		names = append(names, p.name)
+	}
+	if k.timer != nil {
+		k.timer.Stop()
+		k.timer = nil
+	}
+	d.mu.Unlock()
+	var errs []error
+	errs = append(errs, session.Drop(ctx, d.store, k.name))
+	for _, p := range k.dependents {
+		if p.isRole() {
+			errs = append(errs, session.DropRole(ctx, d.store, p.name))
+		}
+	}
+	d.log.Info("locked", "profiles", names)
+	return names, errors.Join(errs...)
+}
+
+// Credentials returns what the endpoint would serve for name, renewing a
+// role session first when it is due. It never waits for a person.
+func (d *Daemon) Credentials(ctx context.Context, name string) (session.Credentials, error) {
+	p, err := d.profile(name)
+	if err != nil {
+		return session.Credentials{}, err
+	}
+	snap, err := d.serve(ctx, p)
+	if err != nil {
+		return session.Credentials{}, err
+	}
+	return snap.creds, nil
+}
+
+// serve returns a valid snapshot for p: the prepared one when it is fresh,
+// else a rebuilt one, renewing the role session when needed.
+func (d *Daemon) serve(ctx context.Context, p *profState) (*snapshot, error) {
+	now := d.clock.Now()
+	snap := p.served.Load()
+	if snap != nil && now.UnixNano() < snap.staleAt {
+		if now.UnixNano() >= snap.refreshAt {
+			d.kick(p)
+		}
+		return snap, nil
+	}
+	d.mu.Lock()
+	snap = buildSnapshot(p, now)
+	p.served.Store(snap)
+	d.scheduleLocked(p.key, now)
+	mfaValid := p.key.mfa != nil && p.key.mfa.Valid(now, minServe)
+	d.mu.Unlock()
+	if snap != nil {
+		if now.UnixNano() >= snap.refreshAt {
+			d.kick(p)
+		}
+		return snap, nil
+	}
+	if !mfaValid {
+		return nil, lockedError(p)
+	}
+	// A role profile whose role session has expired (a laptop that slept,
+	// say) while its MFA session is still valid: renew it now; this needs
+	// STS, not a person.
+	snap, err := d.renewRole(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if snap == nil {
+		return nil, lockedError(p)
+	}
+	return snap, nil
+}

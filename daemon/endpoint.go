@@ -1,0 +1,154 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// CredentialsPath is the endpoint path prefix; a profile is served at
+// CredentialsPath + NAME.
+const CredentialsPath = "/v1/credentials/"
+
+// Endpoint serves the container credentials provider protocol that every
+// AWS SDK and the AWS CLI speak (AWS_CONTAINER_CREDENTIALS_FULL_URI).
+type Endpoint struct {
+	d    *Daemon
+	host string // the exact Host header clients must send
+}
+
+var (
+	jsonType    = []string{"application/json"}
+	noStore     = []string{"no-store"}
+	nosniff     = []string{"nosniff"}
+	contentType = "Content-Type"
+)
+
+// NewEndpoint returns the endpoint handler for d, answering only requests
+// addressed to hostport (the address the daemon listens on).
+func (d *Daemon) NewEndpoint(hostport string) *Endpoint {
+	return &Endpoint{d: d, host: hostport}
+}
+
+// ServeHTTP answers a credentials request. The fast path writes bytes
+// prepared when the credentials last changed.
+func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h[contentType] = jsonType
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = nosniff
+	if r.Method != http.MethodGet {
+		h["Allow"] = []string{"GET"}
+		e.fail(w, r, http.StatusMethodNotAllowed, "MethodNotAllowed", "only GET is served", "", "")
+		return
+	}
+	// DNS rebinding and browsers: SDKs address the daemon by the exact
+	// address it listens on and send none of the headers browsers add.
+	if r.Host != e.host {
+		e.fail(w, r, http.StatusForbidden, "Forbidden", "request refused: Host must be "+e.host, "", "")
+		return
+	}
+	if hasBrowserHeaders(r.Header) {
+		e.fail(w, r, http.StatusForbidden, "Forbidden", "request refused: browser requests are not served", "", "")
+		return
+	}
+	name, ok := strings.CutPrefix(r.URL.Path, CredentialsPath)
+	p := e.d.profiles[name]
+	if !ok || p == nil {
+		e.fail(w, r, http.StatusNotFound, "NotFound", "no such profile: the endpoint serves "+CredentialsPath+"PROFILE for the profiles in the mfad configuration", "", "")
+		return
+	}
+	tok := e.d.tokens.check(r.Header.Get("Authorization"))
+	if tok == nil {
+		e.d.badToken(r)
+		e.fail(w, r, http.StatusForbidden, "AccessDenied", "missing or invalid authorization token: set AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE) from `mfad env`", name, "")
+		return
+	}
+	if tok.Profile != "" && tok.Profile != name {
+		e.fail(w, r, http.StatusForbidden, "AccessDenied", "this token is for profile "+tok.Profile, name, tok.ID)
+		return
+	}
+	now := e.d.clock.Now().UnixNano()
+	snap := p.served.Load()
+	if snap == nil || now >= snap.staleAt {
+		var err error
+		// Bounded: a role renewal is an STS call, never a wait for a person.
+		ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+		snap, err = e.d.serve(ctx, p)
+		cancel()
+		if err != nil {
+			status, code := http.StatusServiceUnavailable, "CredentialsUnavailable"
+			if errors.Is(err, ErrLocked) {
+				code = "ProfileLocked"
+			}
+			e.fail(w, r, status, code, err.Error(), name, tok.ID)
+			return
+		}
+	} else if now >= snap.refreshAt {
+		e.d.kick(p)
+	}
+	w.Write(snap.body)
+	p.lastFetch.Store(now)
+	e.d.fetched(r, name, tok.ID, http.StatusOK)
+}
+
+func hasBrowserHeaders(h http.Header) bool {
+	if len(h["Origin"]) > 0 || len(h["Referer"]) > 0 {
+		return true
+	}
+	for k := range h {
+		if len(k) > 4 && k[:4] == "Sec-" && strings.HasPrefix(k, "Sec-Fetch-") {
+			return true
+		}
+	}
+	return false
+}
+
+// errorBody is the error shape SDKs read (lower-case keys).
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Endpoint) fail(w http.ResponseWriter, r *http.Request, status int, code, msg, profile, tokenID string) {
+	b, _ := json.Marshal(errorBody{Code: code, Message: msg})
+	w.WriteHeader(status)
+	w.Write(b)
+	e.d.fetched(r, profile, tokenID, status)
+}
+
+// ListenEndpoint opens the credentials endpoint's listener. addr must be
+// 127.0.0.1:PORT: AWS SDKs accept only that loopback address over plain
+// HTTP, and any other address could be reached by other machines.
+func ListenEndpoint(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %q: %w: use 127.0.0.1:PORT (0 = any free port)", addr, err)
+	}
+	if host != "127.0.0.1" {
+		return nil, fmt.Errorf("listen %q refused: mfad serves credentials on 127.0.0.1 only, since other addresses are reachable by other machines or refused by AWS SDKs; use 127.0.0.1:PORT", addr)
+	}
+	ln, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s for the credentials endpoint: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// NewHTTPServer returns the endpoint's HTTP server with the timeouts and
+// limits a local credentials server needs.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+}

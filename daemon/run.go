@@ -1,0 +1,153 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/c0950fac/mfad/ipc"
+)
+
+// Runtime directory files published for the CLI and for clients.
+const (
+	// EndpointFile holds the endpoint's base URL.
+	EndpointFile = "endpoint"
+	// TokenFile holds the daemon token (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE).
+	TokenFile = "token"
+	// TokensDir holds one file per client token.
+	TokensDir = "tokens"
+)
+
+// RunOptions say where the daemon listens.
+type RunOptions struct {
+	// RuntimeDir holds the control socket and the published files.
+	RuntimeDir string
+	// Listen is the endpoint address (127.0.0.1:PORT).
+	Listen string
+	// Ready, when set, is called once both listeners are up.
+	Ready func(endpoint string)
+}
+
+// Run restores cached sessions, opens the control socket and the
+// credentials endpoint, and serves until ctx ends.
+func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
+	if err := ipc.EnsureRuntimeDir(o.RuntimeDir); err != nil {
+		return err
+	}
+	ctl, err := ipc.Listen(ipc.SocketPath(o.RuntimeDir))
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	ln, err := ListenEndpoint(o.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	host := ln.Addr().(*net.TCPAddr).String()
+	d.mu.Lock()
+	d.base = "http://" + host
+	d.runDir = o.RuntimeDir
+	d.mu.Unlock()
+
+	if err := os.MkdirAll(filepath.Join(o.RuntimeDir, TokensDir), 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Join(o.RuntimeDir, TokensDir), err)
+	}
+	t, err := d.tokens.issue(TokenDaemon, "", "daemon", d.clock.Now())
+	if err != nil {
+		return err
+	}
+	tokPath := filepath.Join(o.RuntimeDir, TokenFile)
+	if err := writeFileAtomic(tokPath, []byte(t.Value)); err != nil {
+		return err
+	}
+	d.tokens.setFile(t.ID, tokPath)
+	if err := writeFileAtomic(filepath.Join(o.RuntimeDir, EndpointFile), []byte(d.base)); err != nil {
+		return err
+	}
+	defer d.cleanupRuntime()
+
+	if err := d.Restore(ctx); err != nil {
+		d.log.Warn("some cached sessions could not be restored; unlock those profiles again", "error", err)
+	}
+	srv := NewHTTPServer(d.NewEndpoint(host))
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	ictx, icancel := context.WithCancel(ctx)
+	defer icancel()
+	is := &ipc.Server{Handler: d, Logger: d.log}
+	go func() { errc <- is.Serve(ictx, ctl) }()
+	d.log.Info("mfad daemon serving", "endpoint", d.base, "socket", ipc.SocketPath(o.RuntimeDir), "keystore", d.store.Backend(), "profiles", d.names)
+	if o.Ready != nil {
+		o.Ready(d.base)
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5e9)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	icancel()
+	d.Close()
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
+}
+
+// writeTokenFile writes a client token's file: 0600, atomically, with no
+// trailing newline (several SDKs reject one).
+func (d *Daemon) writeTokenFile(t Token) (string, error) {
+	path := filepath.Join(d.runDir, TokensDir, t.ID)
+	if err := writeFileAtomic(path, []byte(t.Value)); err != nil {
+		return "", err
+	}
+	d.tokens.setFile(t.ID, path)
+	return path, nil
+}
+
+func (d *Daemon) cleanupRuntime() {
+	for _, t := range d.tokens.list() {
+		if t.File != "" {
+			os.Remove(t.File)
+		}
+	}
+	os.Remove(filepath.Join(d.runDir, EndpointFile))
+}
+
+// writeFileAtomic writes data to path through a temporary file in the same
+// directory, synced and renamed, with mode 0600.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

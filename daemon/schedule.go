@@ -1,0 +1,189 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/c0950fac/mfad/mfacode"
+)
+
+// scheduleLocked arms k's one timer for the next thing due among its
+// profiles: a role renewal, a retry after a failure, or asking for a new MFA
+// code. Nothing polls: with no event due, no timer runs. d.mu is held.
+func (d *Daemon) scheduleLocked(k *keyState, now time.Time) {
+	if d.closed {
+		return
+	}
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	if k.mfa != nil && k.mfa.Valid(now, 0) {
+		for _, p := range k.dependents {
+			if !p.isRole() {
+				continue
+			}
+			switch {
+			case p.failures > 0:
+				consider(p.retryAt)
+			case p.role == nil:
+				consider(now)
+			default:
+				consider(p.role.Credentials.Expiration.Add(-refreshLead(p.prof)))
+			}
+		}
+		if k.needCode {
+			if !k.codeRetryAt.IsZero() {
+				consider(k.codeRetryAt)
+			}
+		} else {
+			consider(codeDueAt(k))
+		}
+		if max := k.prof.MFAMaxAge; max > 0 {
+			if w := k.mfa.MFAAt.Add(max); w.After(now) {
+				consider(w) // to log the lapse and rebuild snapshots
+			}
+		}
+		consider(k.mfa.Credentials.Expiration)
+	}
+	if next.IsZero() {
+		if k.timer != nil {
+			k.timer.Stop()
+			k.timer = nil
+		}
+		return
+	}
+	if k.timer != nil && k.timerAt.Equal(next) {
+		return
+	}
+	if k.timer != nil {
+		k.timer.Stop()
+	}
+	wait := next.Sub(now)
+	if wait < 0 {
+		wait = 0
+	}
+	k.timerAt = next
+	k.timer = d.clock.AfterFunc(wait, func() { d.service(k) })
+}
+
+// service does what is due for k and re-arms its timer.
+func (d *Daemon) service(k *keyState) {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	k.timer = nil
+	now := d.clock.Now()
+	var kicks []*profState
+	startCode := false
+	if k.mfa != nil && !k.mfa.Valid(now, 0) {
+		d.log.Warn("MFA session expired", "profile", k.name)
+		k.mfa = nil
+		for _, p := range k.dependents {
+			p.role = nil
+		}
+	}
+	if k.mfa != nil {
+		for _, p := range k.dependents {
+			if p.isRole() && !now.Before(p.retryAt) &&
+				(p.role == nil || !now.Before(p.role.Credentials.Expiration.Add(-refreshLead(p.prof)))) {
+				kicks = append(kicks, p)
+			}
+		}
+		if max := k.prof.MFAMaxAge; max > 0 && !now.Before(k.mfa.MFAAt.Add(max)) && now.Before(k.mfa.MFAAt.Add(max).Add(time.Second)) {
+			d.log.Warn("MFA window closed with no new code: serving the current session; actions that require a recent MFA will be denied until `mfad unlock`", "profile", k.name, "mfa_max_age", max)
+		}
+		if due := codeDueAt(k); !now.Before(due) {
+			if !k.needCode {
+				k.needCode = true
+				k.codeSince = now
+				k.codeReason = d.codeReason(k)
+				k.codeRetryAt = time.Time{}
+				d.log.Warn("a new MFA code is needed", "profile", k.name, "reason", k.codeReason)
+			}
+			if !k.codeBusy && !now.Before(k.codeRetryAt) {
+				k.codeBusy = true
+				startCode = true
+			}
+		}
+	}
+	d.rebuildLocked(k, now)
+	d.scheduleLocked(k, now)
+	d.mu.Unlock()
+	for _, p := range kicks {
+		d.kick(p)
+	}
+	if startCode {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.fetchCode(k)
+		}()
+	}
+}
+
+// codeReason says why a code is wanted. d.mu is held.
+func (d *Daemon) codeReason(k *keyState) string {
+	end := k.mfa.Credentials.Expiration
+	what := "MFA session"
+	if max := k.prof.MFAMaxAge; max > 0 {
+		if w := k.mfa.MFAAt.Add(max); w.Before(end) {
+			end, what = w, fmt.Sprintf("MFA window (mfa_max_age %s)", max)
+		}
+	}
+	return fmt.Sprintf("the %s of profile %s ends at %s", what, k.name, end.Local().Format("15:04"))
+}
+
+// fetchCode asks k's code source for a code and unlocks with it. A source
+// that needs a person announces the need; `mfad unlock` then brings the code.
+func (d *Daemon) fetchCode(k *keyState) {
+	d.mu.Lock()
+	reason := k.codeReason
+	d.mu.Unlock()
+	err := d.tryCode(k, reason)
+	now := d.clock.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k.codeBusy = false
+	if err == nil {
+		return
+	}
+	if !k.needCode {
+		return // unlocked meanwhile
+	}
+	if errors.Is(err, mfacode.ErrNeedsHuman) {
+		// Keep asking, at a pace a person can bear.
+		k.codeErr = ""
+		k.codeRetryAt = now.Add(mfaLead(k.prof))
+	} else {
+		k.codeAttempts++
+		k.codeErr = err.Error()
+		k.codeRetryAt = now.Add(backoff(k.codeAttempts))
+		d.log.Warn("could not get an MFA code automatically", "profile", k.name, "attempt", k.codeAttempts, "retry_at", k.codeRetryAt, "error", err)
+	}
+	d.scheduleLocked(k, now)
+}
+
+func (d *Daemon) tryCode(k *keyState, reason string) error {
+	if d.source == nil {
+		return mfacode.ErrNeedsHuman
+	}
+	src, err := d.source(k.prof)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(d.bg, 2*time.Minute)
+	defer cancel()
+	src = d.guard.Wrap(src)
+	code, err := src.Code(ctx, mfacode.Request{Profile: k.name, MFASerial: k.prof.MFASerial, Reason: reason})
+	if err != nil {
+		return err
+	}
+	return d.unlockKey(ctx, k, code)
+}

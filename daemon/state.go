@@ -1,0 +1,185 @@
+package daemon
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/internal/clock"
+	"github.com/c0950fac/mfad/session"
+)
+
+// keyState is the MFA session of one key profile (a profile holding
+// long-term keys) and what depends on it.
+type keyState struct {
+	name string
+	prof *configs.Profile
+	mfa  *session.Session
+	// dependents are the profiles served from this key profile's MFA session:
+	// itself (when it has no role) and every role profile using it.
+	dependents []*profState
+	// needCode is set while a new MFA code is wanted; codeReason says why.
+	needCode   bool
+	codeReason string
+	codeSince  time.Time
+	codeErr    string
+	// codeAttempts counts failed automatic code attempts, for backoff.
+	codeAttempts int
+	codeRetryAt  time.Time
+	codeBusy     bool
+	timer        clock.Timer
+	timerAt      time.Time
+}
+
+// profState is one served profile.
+type profState struct {
+	name string
+	prof *configs.Profile
+	key  *keyState
+	// role is the role session (role profiles only).
+	role *session.Session
+	// served is what the endpoint hands out; nil when nothing is servable.
+	served atomic.Pointer[snapshot]
+	// refresh backoff after failed role renewals.
+	failures  int
+	retryAt   time.Time
+	lastErr   string
+	kicked    atomic.Bool
+	lastFetch atomic.Int64
+}
+
+// isRole reports whether the profile assumes a role.
+func (p *profState) isRole() bool { return p.prof.RoleARN != "" }
+
+// current returns the session whose credentials this profile serves.
+func (p *profState) current() *session.Session {
+	if p.isRole() {
+		return p.role
+	}
+	return p.key.mfa
+}
+
+// snapshot is a prepared response: built when credentials change, served
+// as is on the hot path.
+type snapshot struct {
+	body []byte
+	// creds are the served credentials (for credential-process and exec).
+	creds session.Credentials
+	// expires is the Expiration served to clients.
+	expires time.Time
+	// staleAt (unix nanoseconds) is when the snapshot must be rebuilt.
+	staleAt int64
+	// refreshAt (unix nanoseconds) is when a background renewal is due.
+	refreshAt int64
+	// lapsed reports that the MFA window has closed with no new code.
+	lapsed bool
+}
+
+// containerCreds is the container credentials provider's response body.
+type containerCreds struct {
+	AccessKeyID     string `json:"AccessKeyId"`
+	SecretAccessKey string `json:"SecretAccessKey"`
+	Token           string `json:"Token"`
+	Expiration      string `json:"Expiration"`
+	AccountID       string `json:"AccountId,omitempty"`
+}
+
+// expiryFormat is the Expiration form every SDK accepts (UTC with Z).
+const expiryFormat = "2006-01-02T15:04:05Z"
+
+// lapsedServe is how long credentials are served for once an MFA window has
+// lapsed, so that clients come back soon for the session a new code makes.
+const lapsedServe = 20 * time.Minute
+
+// lapsedRebuild is how often a lapsed snapshot is rebuilt.
+const lapsedRebuild = 5 * time.Minute
+
+// minServe is the least remaining lifetime worth serving.
+const minServe = time.Minute
+
+// buildSnapshot prepares what p serves at now, or nil when nothing is valid.
+func buildSnapshot(p *profState, now time.Time) *snapshot {
+	s := p.current()
+	if s == nil || !s.Valid(now, minServe) {
+		return nil
+	}
+	exp := s.Credentials.Expiration
+	served := exp
+	stale := exp.Add(-minServe)
+	lapsed := false
+	if max := p.key.prof.MFAMaxAge; max > 0 {
+		w := s.MFAAt.Add(max)
+		if now.Before(w) {
+			if w.Before(served) {
+				served = w
+				stale = w
+			}
+		} else {
+			lapsed = true
+			if c := now.Add(lapsedServe); c.Before(served) {
+				served = c
+			}
+			if c := now.Add(lapsedRebuild); c.Before(stale) {
+				stale = c
+			}
+		}
+	}
+	refresh := int64(1<<63 - 1)
+	if p.isRole() {
+		refresh = exp.Add(-refreshLead(p.prof)).UnixNano()
+	}
+	body, _ := json.Marshal(containerCreds{
+		AccessKeyID:     s.Credentials.AccessKeyID,
+		SecretAccessKey: s.Credentials.SecretAccessKey,
+		Token:           s.Credentials.SessionToken,
+		Expiration:      served.UTC().Format(expiryFormat),
+		AccountID:       s.Credentials.AccountID,
+	})
+	c := s.Credentials
+	c.Expiration = served
+	return &snapshot{body: body, creds: c, expires: served, staleAt: stale.UnixNano(), refreshAt: refresh, lapsed: lapsed}
+}
+
+func refreshLead(p *configs.Profile) time.Duration {
+	if p.RefreshLead > 0 {
+		return p.RefreshLead
+	}
+	return 20 * time.Minute
+}
+
+func mfaLead(p *configs.Profile) time.Duration {
+	if p.MFALead > 0 {
+		return p.MFALead
+	}
+	return 15 * time.Minute
+}
+
+// codeDueAt is when a new MFA code should be asked for: mfa_lead before the
+// MFA window closes or the MFA session ends, whichever is first.
+func codeDueAt(k *keyState) time.Time {
+	if k.mfa == nil {
+		return time.Time{}
+	}
+	end := k.mfa.Credentials.Expiration
+	if max := k.prof.MFAMaxAge; max > 0 {
+		if w := k.mfa.MFAAt.Add(max); w.Before(end) {
+			end = w
+		}
+	}
+	return end.Add(-mfaLead(k.prof))
+}
+
+// backoff returns the wait before retry n (1-based): exponential from 5s,
+// capped at 5 minutes, with full jitter over its upper half.
+func backoff(n int) time.Duration {
+	d := 5 * time.Second
+	for i := 1; i < n && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	if d > 5*time.Minute {
+		d = 5 * time.Minute
+	}
+	return d/2 + rand.N(d/2+1)
+}

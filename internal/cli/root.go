@@ -1,0 +1,247 @@
+// Package cli is the mfad command line: cobra commands that read the
+// configuration, talk to the keystore for profile management, and to the
+// daemon over the control socket for everything else.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/ipc"
+	"github.com/c0950fac/mfad/keystore"
+)
+
+// Version is set at build time with -ldflags "-X github.com/c0950fac/mfad/internal/cli.Version=v1.2.3".
+var Version = ""
+
+// App is what the commands need from the process: streams, environment and
+// the configuration flag. Tests build one with their own streams.
+type App struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads the environment; nil = os.Getenv.
+	Getenv func(string) string
+	// Environ lists the environment for child processes; nil = os.Environ.
+	Environ func() []string
+
+	configFile string
+	logLevel   string
+}
+
+func (a *App) getenv(k string) string {
+	if a.Getenv != nil {
+		return a.Getenv(k)
+	}
+	return os.Getenv(k)
+}
+
+func (a *App) environ() []string {
+	if a.Environ != nil {
+		return a.Environ()
+	}
+	return os.Environ()
+}
+
+// Main runs mfad with the process's arguments and streams and returns the
+// exit status.
+func Main() int {
+	app := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	root := NewRoot(app)
+	err := root.ExecuteContext(context.Background())
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintln(app.Stderr, "mfad:", err)
+	return 1
+}
+
+// exitError carries a child's exit status through cobra.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// NewRoot returns the mfad command tree.
+func NewRoot(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mfad",
+		Short: "MFA-gated AWS credentials for every SDK, the AWS CLI and scripts",
+		Long: `mfad keeps your long-term AWS access keys in the OS keyring, turns them and one MFA code
+into short-lived STS sessions, and serves those to every AWS SDK and the AWS CLI through a
+local container-credentials endpoint. It renews sessions ahead of expiry and asks for a
+new MFA code before your organisation's MultiFactorAuthAge window closes.
+
+Start with:  mfad add PROFILE --mfa-serial ARN   then   mfad daemon   and   mfad unlock PROFILE
+Try it with no AWS account:  mfad sandbox -- aws sts get-caller-identity`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(app.Stdin)
+	root.SetOut(app.Stdout)
+	root.SetErr(app.Stderr)
+	root.PersistentFlags().StringVar(&app.configFile, "config", "", "configuration file (default $MFAD_CONFIG, else $XDG_CONFIG_HOME/mfad/config.yaml)")
+	root.PersistentFlags().StringVar(&app.logLevel, "log-level", "", "log level: debug, info, warn or error (default $MFAD_LOG_LEVEL, else info)")
+	root.AddCommand(
+		newAddCmd(app), newRemoveCmd(app), newListCmd(app), newVersionCmd(app),
+		newUnlockCmd(app), newLockCmd(app), newStatusCmd(app),
+		newDaemonCmd(app), newEnvCmd(app), newExecCmd(app), newCredentialProcessCmd(app),
+		newTokensCmd(app), newTOTPCmd(app), newSandboxCmd(app), newPolicyCmd(),
+	)
+	return root
+}
+
+// logger returns the logger for commands that log (the daemon, the sandbox).
+func (a *App) logger() *slog.Logger {
+	lvl := a.logLevel
+	if lvl == "" {
+		lvl = a.getenv("MFAD_LOG_LEVEL")
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(lvl)); err != nil || lvl == "" {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// loadConfig reads the configuration.
+func (a *App) loadConfig() (*configs.Config, error) {
+	home, _ := os.UserHomeDir()
+	if h := a.getenv("HOME"); h != "" {
+		home = h
+	}
+	return configs.Load(configs.LoadOptions{File: a.configFile, Getenv: a.getenv, HomeDir: home})
+}
+
+// openStore opens the configured keystore.
+func (a *App) openStore(ctx context.Context, cfg *configs.Config) (keystore.Store, error) {
+	file := cfg.Keyring.File
+	if file == "" {
+		var err error
+		if file, err = keystore.DefaultFilePath(); err != nil {
+			return nil, err
+		}
+	}
+	return keystore.Open(ctx, keystore.Options{
+		Backend:    cfg.Keyring.Backend,
+		File:       file,
+		Passphrase: a.passphrase(file),
+		Service:    a.getenv("MFAD_KEYRING_SERVICE"),
+	})
+}
+
+// passphrase returns the file store's passphrase source: MFAD_FILE_PASSPHRASE,
+// else a hidden prompt on the terminal.
+func (a *App) passphrase(file string) func(ctx context.Context) ([]byte, error) {
+	return func(ctx context.Context) ([]byte, error) {
+		if p := a.getenv("MFAD_FILE_PASSPHRASE"); p != "" {
+			return []byte(p), nil
+		}
+		f, ok := a.Stdin.(*os.File)
+		if !ok || !isTerminal(f) {
+			return nil, fmt.Errorf("the encrypted keystore %s needs a passphrase: set MFAD_FILE_PASSPHRASE or run mfad from a terminal", file)
+		}
+		return keystore.PassphrasePrompt(f, a.Stderr)(ctx)
+	}
+}
+
+// runtimeDir is where the daemon's socket and files live: $MFAD_RUNTIME_DIR,
+// else the per-user default.
+func (a *App) runtimeDir() (string, error) {
+	if d := a.getenv("MFAD_RUNTIME_DIR"); d != "" {
+		return d, nil
+	}
+	return ipc.RuntimeDir(a.getenv)
+}
+
+// dial connects to the daemon.
+func (a *App) dial(ctx context.Context) (*ipc.Client, error) {
+	dir, err := a.runtimeDir()
+	if err != nil {
+		return nil, err
+	}
+	return ipc.Dial(ctx, ipc.SocketPath(dir))
+}
+
+// call makes one request to the daemon.
+func (a *App) call(ctx context.Context, op string, in, out any) error {
+	c, err := a.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Call(ctx, op, in, out)
+}
+
+// pickProfile resolves the profile to act on: the flag or argument, else
+// $MFAD_PROFILE, else the only configured profile, else "default".
+func (a *App) pickProfile(cfg *configs.Config, given string) (string, error) {
+	if given == "" {
+		given = a.getenv("MFAD_PROFILE")
+	}
+	if given != "" {
+		if _, err := cfg.Profile(given); err != nil {
+			return "", err
+		}
+		return given, nil
+	}
+	names := cfg.ProfileNames()
+	switch {
+	case len(names) == 1:
+		return names[0], nil
+	case len(names) == 0:
+		return "", errors.New("no profiles are configured: add one with `mfad add PROFILE --mfa-serial ARN`")
+	}
+	if _, ok := cfg.Profiles["default"]; ok {
+		return "default", nil
+	}
+	return "", fmt.Errorf("several profiles are configured (%s): name one with --profile or MFAD_PROFILE", strings.Join(names, ", "))
+}
+
+func newVersionCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print mfad's version and build information",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v := Version
+			bi, ok := debug.ReadBuildInfo()
+			if v == "" && ok {
+				v = bi.Main.Version
+			}
+			if v == "" {
+				v = "(devel)"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "mfad %s\n", v)
+			if ok {
+				fmt.Fprintf(cmd.OutOrStdout(), "go: %s\n", bi.GoVersion)
+				var keys []string
+				settings := map[string]string{}
+				for _, s := range bi.Settings {
+					if strings.HasPrefix(s.Key, "vcs.") || s.Key == "GOOS" || s.Key == "GOARCH" {
+						settings[s.Key] = s.Value
+						keys = append(keys, s.Key)
+					}
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", k, settings[k])
+				}
+			}
+			return nil
+		},
+	}
+}

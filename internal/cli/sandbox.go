@@ -1,0 +1,254 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/daemon"
+	"github.com/c0950fac/mfad/internal/stsemu"
+	"github.com/c0950fac/mfad/ipc"
+	"github.com/c0950fac/mfad/keystore"
+)
+
+// Sandbox profile names.
+const (
+	sandboxProfile     = "sandbox"
+	sandboxRoleProfile = "sandbox-admin"
+)
+
+func newSandboxCmd(app *App) *cobra.Command {
+	var profile string
+	cmd := &cobra.Command{
+		Use:   "sandbox [--profile P] [-- CMD ARGS...]",
+		Short: "Run the whole loop on this machine, with no AWS account",
+		Long: `Start an STS emulator (strict like AWS: SigV4, single-use TOTP codes, duration limits) with
+a generated user, virtual MFA device and MFA-protected role; an in-memory keystore; and a
+daemon, unlocked automatically with a TOTP code (mfa_source: totp, mfa_max_age: 1h).
+
+Profiles: sandbox (the MFA session) and sandbox-admin (a role assumed from it).
+
+With CMD, run it against the sandbox (AWS_ENDPOINT_URL_STS points at the emulator) and exit
+with its status. Without CMD, serve until interrupted and print the lines to paste into
+another shell.`,
+		Example: `  mfad sandbox -- aws sts get-caller-identity
+  mfad sandbox --profile sandbox-admin -- aws sts get-caller-identity
+  mfad sandbox`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if profile != sandboxProfile && profile != sandboxRoleProfile {
+				return fmt.Errorf("--profile must be %s or %s", sandboxProfile, sandboxRoleProfile)
+			}
+			sb, err := startSandbox(ctx, app)
+			if err != nil {
+				return err
+			}
+			defer sb.close()
+			c, err := ipc.Dial(ctx, ipc.SocketPath(sb.dir))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var r ipc.EnvReply
+			op := ipc.OpEnv
+			if len(args) > 0 {
+				op = ipc.OpExec
+			}
+			if err := c.Call(ctx, op, ipc.EnvRequest{Profile: profile, Label: "mfad sandbox"}, &r); err != nil {
+				return err
+			}
+			vars := append(envVars(r), sb.extraVars(app.getenv("PATH"))...)
+			if len(args) > 0 {
+				fmt.Fprintf(app.Stderr, "mfad sandbox: STS emulator at %s, profile %s unlocked; running %s\n", sb.emu.URL, profile, args[0])
+				return runChild(app, args, childEnv(app.environ(), vars))
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "mfad sandbox is serving. STS emulator: %s\n", sb.emu.URL)
+			fmt.Fprintf(out, "Virtual MFA device %s: %s\n", sb.user.MFASerial, sb.emu.OTPURI(sb.user))
+			fmt.Fprintf(out, "Profiles: %s (MFA session), %s (role %s)\n\n", sandboxProfile, sandboxRoleProfile, sb.roleARN)
+			fmt.Fprintln(out, "Paste into another shell (bash, zsh):")
+			fmt.Fprintf(out, "unset %s\n", joinWords(shadowing))
+			for _, v := range vars {
+				fmt.Fprintf(out, "export %s=%s\n", v[0], shQuote(v[1]))
+			}
+			fmt.Fprintln(out, "\nthen: aws sts get-caller-identity; mfad status. Interrupt (Ctrl-C) to stop.")
+			<-ctx.Done()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&profile, "profile", sandboxProfile, "sandbox profile for CMD: sandbox or sandbox-admin")
+	cmd.Flags().SetInterspersed(false)
+	return cmd
+}
+
+func joinWords(ws []string) string {
+	s := ""
+	for i, w := range ws {
+		if i > 0 {
+			s += " "
+		}
+		s += w
+	}
+	return s
+}
+
+// sandbox is a running emulator, daemon and runtime directory.
+type sandbox struct {
+	emu     *stsemu.Server
+	user    stsemu.User
+	roleARN string
+	dir     string
+	shimDir string
+	stop    context.CancelFunc
+	done    chan error
+}
+
+// extraVars point clients at the emulator and away from the user's own AWS
+// files, and the mfad CLI at the sandbox daemon.
+func (s *sandbox) extraVars(path string) [][2]string {
+	v := [][2]string{
+		{"AWS_ENDPOINT_URL_STS", s.emu.URL},
+		{"AWS_CONFIG_FILE", filepath.Join(s.dir, "aws-config")},
+		{"AWS_SHARED_CREDENTIALS_FILE", filepath.Join(s.dir, "aws-credentials")},
+		{"MFAD_RUNTIME_DIR", s.dir},
+		{"MFAD_PROFILE", sandboxProfile},
+	}
+	if s.shimDir != "" {
+		v = append(v, [2]string{"PATH", s.shimDir + string(os.PathListSeparator) + path})
+	}
+	return v
+}
+
+// awsShim is put first on the sandbox's PATH as "aws": AWS CLI versions
+// before 2.13 ignore AWS_ENDPOINT_URL_STS, so STS commands are given
+// --endpoint-url pointing at the emulator; everything else passes through.
+const awsShim = `#!/bin/sh
+# Written by mfad sandbox. AWS CLI versions before 2.13 ignore
+# AWS_ENDPOINT_URL_STS: give STS commands the emulator's --endpoint-url.
+real=%s
+case " $* " in
+  *" --endpoint-url"*) ;;
+  *" sts "*) exec "$real" --endpoint-url "$AWS_ENDPOINT_URL_STS" "$@" ;;
+esac
+exec "$real" "$@"
+`
+
+// writeAWSShim writes the aws shim when an AWS CLI is on path.
+func (s *sandbox) writeAWSShim(path string) error {
+	real, err := lookPathIn("aws", path)
+	if err != nil || runtime.GOOS == "windows" {
+		return nil
+	}
+	s.shimDir = filepath.Join(s.dir, "bin")
+	if err := os.MkdirAll(s.shimDir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(s.shimDir, "aws"), []byte(fmt.Sprintf(awsShim, shQuote(real))), 0o700)
+}
+
+func startSandbox(ctx context.Context, app *App) (*sandbox, error) {
+	if app.logLevel == "" && app.getenv("MFAD_LOG_LEVEL") == "" {
+		app.logLevel = "warn" // keep CMD's output readable
+	}
+	log := app.logger()
+	emu, err := stsemu.Start(stsemu.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("start the STS emulator: %w", err)
+	}
+	sb := &sandbox{emu: emu}
+	ok := false
+	defer func() {
+		if !ok {
+			sb.close()
+		}
+	}()
+	if sb.user, err = emu.AddUser("sandbox-user"); err != nil {
+		return nil, err
+	}
+	sb.roleARN = emu.AddRole("sandbox-admin", stsemu.RoleOptions{RequireMFA: true})
+	if sb.dir, err = os.MkdirTemp("", "mfad-sandbox-"); err != nil {
+		return nil, fmt.Errorf("create the sandbox directory: %w", err)
+	}
+	for _, f := range []string{"aws-config", "aws-credentials"} {
+		if err := os.WriteFile(filepath.Join(sb.dir, f), nil, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if err := sb.writeAWSShim(app.getenv("PATH")); err != nil {
+		return nil, fmt.Errorf("write the sandbox's aws wrapper: %w", err)
+	}
+	cfg := sandboxConfig(emu.URL, sb.user.MFASerial, sb.roleARN)
+	st := keystore.NewMemory()
+	if err := keystore.PutAccessKey(ctx, st, sandboxProfile, keystore.AccessKey{AccessKeyID: sb.user.AccessKeyID, SecretAccessKey: sb.user.SecretAccessKey}); err != nil {
+		return nil, err
+	}
+	if err := st.Set(ctx, sandboxProfile, keystore.TOTPItem, []byte(emu.OTPURI(sb.user))); err != nil {
+		return nil, err
+	}
+	d, err := app.newDaemon(cfg, st, nil)
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	sb.stop = cancel
+	sb.done = make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		sb.done <- d.Run(dctx, daemon.RunOptions{RuntimeDir: sb.dir, Listen: "127.0.0.1:0", Ready: func(string) { close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case err := <-sb.done:
+		sb.done <- err
+		return nil, fmt.Errorf("start the sandbox daemon: %w", err)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if _, err := d.Unlock(ctx, sandboxProfile, emu.Code(sb.user, time.Now())); err != nil {
+		return nil, fmt.Errorf("unlock the sandbox: %w", err)
+	}
+	ok = true
+	return sb, nil
+}
+
+func sandboxConfig(stsURL, serial, roleARN string) *configs.Config {
+	base := configs.Profile{Region: "us-east-1", SessionDuration: 12 * time.Hour, RoleDuration: time.Hour,
+		MFASource: configs.MFASourceTOTP, MFAMaxAge: time.Hour, MFAProcessTimeout: 30 * time.Second,
+		RefreshLead: 20 * time.Minute, MFALead: 15 * time.Minute, Sources: []string{"sandbox"}}
+	user := base
+	user.Name, user.MFASerial = sandboxProfile, serial
+	role := base
+	role.Name, role.MFASerial, role.RoleARN, role.SourceProfile = sandboxRoleProfile, serial, roleARN, sandboxProfile
+	return &configs.Config{
+		Keyring:     configs.Keyring{Backend: "memory"},
+		Listen:      "127.0.0.1:0",
+		STSEndpoint: stsURL,
+		Profiles:    map[string]*configs.Profile{sandboxProfile: &user, sandboxRoleProfile: &role},
+	}
+}
+
+func (s *sandbox) close() {
+	if s.stop != nil {
+		s.stop()
+		if err := <-s.done; err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintln(os.Stderr, "mfad sandbox:", err)
+		}
+	}
+	if s.emu != nil {
+		s.emu.Close()
+	}
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+}

@@ -1,0 +1,518 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/daemon"
+	"github.com/c0950fac/mfad/ipc"
+	"github.com/c0950fac/mfad/keystore"
+	"github.com/c0950fac/mfad/mfacode"
+	"github.com/c0950fac/mfad/policy"
+	"github.com/c0950fac/mfad/session"
+)
+
+func newDaemonCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the mfad daemon in the foreground (one per user)",
+		Long: `Run the daemon in the foreground, for systemd, launchd or a terminal. It restores cached
+sessions, listens on the control socket ($XDG_RUNTIME_DIR/mfad/control.sock, or
+$MFAD_RUNTIME_DIR) and serves credentials on 127.0.0.1 (config key listen). It stops on
+SIGINT or SIGTERM; sessions stay cached in the keystore for the next start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			cfg, err := app.loadConfig()
+			if err != nil {
+				return err
+			}
+			st, err := app.openStore(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			dir, err := app.runtimeDir()
+			if err != nil {
+				return err
+			}
+			audit, err := openAuditLog(app)
+			if err != nil {
+				return err
+			}
+			defer audit.Close()
+			d, err := app.newDaemon(cfg, st, audit)
+			if err != nil {
+				return err
+			}
+			return d.Run(ctx, daemon.RunOptions{RuntimeDir: dir, Listen: cfg.Listen})
+		},
+	}
+}
+
+// newDaemon wires a daemon from the configuration and keystore.
+func (app *App) newDaemon(cfg *configs.Config, st keystore.Store, audit io.Writer) (*daemon.Daemon, error) {
+	l := app.logger()
+	broker := session.NewBroker(session.BrokerOptions{Endpoint: session.ResolveEndpoint(cfg.STSEndpoint, app.getenv), Logger: l})
+	return daemon.New(daemon.Options{
+		Config: cfg, Store: st, Broker: broker, Logger: l, Audit: audit,
+		CodeSource:    codeSource(st),
+		SuggestMaxAge: suggestMaxAge,
+	})
+}
+
+// codeSource builds a key profile's MFA code source from its settings.
+func codeSource(st keystore.Store) func(p *configs.Profile) (mfacode.Source, error) {
+	return func(p *configs.Profile) (mfacode.Source, error) {
+		c := mfacode.Config{Source: p.MFASource, Process: p.MFAProcess, ProcessTimeout: p.MFAProcessTimeout,
+			Dialog: p.MFADialog, Notifier: mfacode.NewDesktopNotifier(nil)}
+		if p.MFASource == configs.MFASourceTOTP {
+			b, err := st.Get(context.Background(), p.Name, keystore.TOTPItem)
+			if err != nil {
+				if errors.Is(err, keystore.ErrNotFound) {
+					return nil, fmt.Errorf("profile %s has mfa_source: totp but no TOTP secret: run `mfad totp set %s`", p.Name, p.Name)
+				}
+				return nil, err
+			}
+			c.TOTPSecret = string(b)
+		}
+		return mfacode.New(c)
+	}
+}
+
+// suggestMaxAge reads a profile's policy files for an MFA age window.
+func suggestMaxAge(p *configs.Profile) (time.Duration, bool) {
+	var docs []*policy.Document
+	for _, f := range p.PolicyFiles {
+		doc, err := policy.ParseFile(f)
+		if err != nil {
+			continue
+		}
+		docs = append(docs, doc)
+	}
+	if len(docs) == 0 {
+		return 0, false
+	}
+	return policy.SuggestMaxAge(docs)
+}
+
+// openAuditLog opens the audit log for appending: $MFAD_AUDIT_LOG, else
+// $XDG_STATE_HOME/mfad/audit.log (~/.local/state/mfad/audit.log).
+func openAuditLog(app *App) (*os.File, error) {
+	path := auditPath(app)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create the audit log directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open the audit log: %w (set MFAD_AUDIT_LOG to another path)", err)
+	}
+	return f, nil
+}
+
+func auditPath(app *App) string {
+	if p := app.getenv("MFAD_AUDIT_LOG"); p != "" {
+		return p
+	}
+	base := app.getenv("XDG_STATE_HOME")
+	if base == "" {
+		base = filepath.Join(homeDir(app), ".local", "state")
+	}
+	return filepath.Join(base, "mfad", "audit.log")
+}
+
+// shadowing lists variables that would take precedence over the container
+// credentials endpoint in SDKs' credential chains.
+var shadowing = []string{
+	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+	"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE",
+}
+
+// envVars are the variables that point a client at the endpoint.
+func envVars(r ipc.EnvReply) [][2]string {
+	v := [][2]string{
+		{"AWS_CONTAINER_CREDENTIALS_FULL_URI", r.URL},
+		{"AWS_CONTAINER_AUTHORIZATION_TOKEN", r.Token},
+		{"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", r.TokenFile},
+	}
+	if r.Region != "" {
+		v = append(v, [2]string{"AWS_REGION", r.Region}, [2]string{"AWS_DEFAULT_REGION", r.Region})
+	}
+	return v
+}
+
+func newEnvCmd(app *App) *cobra.Command {
+	var profile, format string
+	cmd := &cobra.Command{
+		Use:   "env [--profile P] [--format sh|fish|powershell|json]",
+		Short: "Print the variables that point SDKs and the AWS CLI at the daemon",
+		Long: `Print the variables that make every AWS SDK and the AWS CLI fetch a profile's credentials
+from the daemon (AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN and
+AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, AWS_REGION), and unset those that would take
+precedence (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE, ...).
+Each call issues a token for that profile; list and revoke them with ` + "`mfad tokens`" + `.`,
+		Example: `  eval "$(mfad env --profile work)"          # bash, zsh
+  mfad env --profile work --format fish | source
+  mfad env --profile work --format powershell | Invoke-Expression`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg, err := app.loadConfig()
+			if err != nil {
+				return err
+			}
+			name, err := app.pickProfile(cfg, profile)
+			if err != nil {
+				return err
+			}
+			var r ipc.EnvReply
+			if err := app.call(ctx, ipc.OpEnv, ipc.EnvRequest{Profile: name, Label: fmt.Sprintf("mfad env (pid %d)", os.Getppid())}, &r); err != nil {
+				return err
+			}
+			return writeEnv(cmd.OutOrStdout(), format, r)
+		},
+	}
+	cmd.Flags().StringVar(&profile, "profile", "", "profile (default $MFAD_PROFILE, else the only one, else default)")
+	cmd.Flags().StringVar(&format, "format", "sh", "sh (bash, zsh), fish, powershell or json")
+	return cmd
+}
+
+func writeEnv(w io.Writer, format string, r ipc.EnvReply) error {
+	vars := envVars(r)
+	switch format {
+	case "sh", "bash", "zsh":
+		fmt.Fprintf(w, "unset %s;\n", strings.Join(shadowing, " "))
+		for _, v := range vars {
+			fmt.Fprintf(w, "export %s=%s;\n", v[0], shQuote(v[1]))
+		}
+	case "fish":
+		for _, s := range shadowing {
+			fmt.Fprintf(w, "set -e %s;\n", s)
+		}
+		for _, v := range vars {
+			fmt.Fprintf(w, "set -gx %s %s;\n", v[0], shQuote(v[1]))
+		}
+	case "powershell", "pwsh":
+		for _, s := range shadowing {
+			fmt.Fprintf(w, "Remove-Item Env:%s -ErrorAction SilentlyContinue\n", s)
+		}
+		for _, v := range vars {
+			fmt.Fprintf(w, "$Env:%s = '%s'\n", v[0], strings.ReplaceAll(v[1], "'", "''"))
+		}
+	case "json":
+		m := map[string]string{}
+		for _, v := range vars {
+			m[v[0]] = v[1]
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(m)
+	default:
+		return fmt.Errorf("unknown --format %q: use sh, fish, powershell or json", format)
+	}
+	return nil
+}
+
+// shQuote quotes s for POSIX shells and fish.
+func shQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// childEnv is base without the shadowing variables, plus vars.
+func childEnv(base []string, vars [][2]string) []string {
+	drop := map[string]bool{}
+	for _, s := range shadowing {
+		drop[s] = true
+	}
+	for _, v := range vars {
+		drop[v[0]] = true
+	}
+	out := make([]string, 0, len(base)+len(vars))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if !drop[k] {
+			out = append(out, kv)
+		}
+	}
+	for _, v := range vars {
+		out = append(out, v[0]+"="+v[1])
+	}
+	return out
+}
+
+func newExecCmd(app *App) *cobra.Command {
+	var profile string
+	cmd := &cobra.Command{
+		Use:   "exec [--profile P] -- CMD [ARGS...]",
+		Short: "Run a command with a profile's credentials from the daemon",
+		Long: `Run CMD with the variables of ` + "`mfad env`" + ` and without those that would shadow them. The
+token CMD gets is valid for this profile only and is revoked when CMD exits. Signals are
+passed on to CMD, and mfad exits with CMD's status.`,
+		Example: `  mfad exec --profile work -- aws s3 ls
+  mfad exec -- terraform apply`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg, err := app.loadConfig()
+			if err != nil {
+				return err
+			}
+			name, err := app.pickProfile(cfg, profile)
+			if err != nil {
+				return err
+			}
+			c, err := app.dial(ctx)
+			if err != nil {
+				return err
+			}
+			// The connection stays open while CMD runs: when it closes, the
+			// daemon revokes CMD's token.
+			defer c.Close()
+			var r ipc.EnvReply
+			if err := c.Call(ctx, ipc.OpExec, ipc.EnvRequest{Profile: name, Label: "mfad exec " + filepath.Base(args[0])}, &r); err != nil {
+				return err
+			}
+			return runChild(app, args, childEnv(app.environ(), envVars(r)))
+		},
+	}
+	cmd.Flags().StringVar(&profile, "profile", "", "profile (default $MFAD_PROFILE, else the only one, else default)")
+	cmd.Flags().SetInterspersed(false)
+	return cmd
+}
+
+// runChild runs args with env, passing signals on, and returns an
+// exitError with the child's status when it is not 0.
+func runChild(app *App, args []string, env []string) error {
+	path, err := lookPathIn(args[0], envValue(env, "PATH"))
+	if err != nil {
+		return fmt.Errorf("cannot run %s: %w", args[0], err)
+	}
+	child := exec.Command(path, args[1:]...)
+	child.Args[0] = args[0]
+	child.Env = env
+	child.Stdin, child.Stdout, child.Stderr = app.Stdin, app.Stdout, app.Stderr
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	if err := child.Start(); err != nil {
+		return fmt.Errorf("cannot run %s: %w", args[0], err)
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				_ = child.Process.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err = child.Wait()
+	close(done)
+	if err == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return &exitError{code: 128 + int(ws.Signal())}
+		}
+		return &exitError{code: ee.ExitCode()}
+	}
+	return err
+}
+
+func newCredentialProcessCmd(app *App) *cobra.Command {
+	var profile string
+	cmd := &cobra.Command{
+		Use:   "credential-process [--profile P]",
+		Short: "Print a profile's credentials as credential_process JSON",
+		Long: `Print the profile's current credentials in the credential_process format (Version 1), for
+tools configured with credential_process in ~/.aws/config:
+
+  [profile work-mfa]
+  credential_process = mfad credential-process --profile work
+
+The daemon must be running and the profile unlocked; mfad never waits for a code here.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg, err := app.loadConfig()
+			if err != nil {
+				return err
+			}
+			name, err := app.pickProfile(cfg, profile)
+			if err != nil {
+				return err
+			}
+			var r ipc.CredentialsReply
+			if err := app.call(ctx, ipc.OpCredentials, ipc.CredentialsRequest{Profile: name}, &r); err != nil {
+				return err
+			}
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
+		},
+	}
+	cmd.Flags().StringVar(&profile, "profile", "", "profile (default $MFAD_PROFILE, else the only one, else default)")
+	return cmd
+}
+
+func newTokensCmd(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tokens",
+		Short: "List and revoke the endpoint tokens the daemon has handed out",
+	}
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List endpoint tokens (never their values)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var r ipc.TokensReply
+			if err := app.call(cmd.Context(), ipc.OpTokens, ipc.TokensRequest{}, &r); err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
+			}
+			sort.Slice(r.Tokens, func(i, j int) bool { return r.Tokens[i].Created.Before(r.Tokens[j].Created) })
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tKIND\tPROFILE\tCREATED\tLABEL")
+			for _, t := range r.Tokens {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Kind, dash(t.Profile), fmtTime(t.Created), t.Label)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an endpoint token at once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var r ipc.RevokeReply
+			if err := app.call(cmd.Context(), ipc.OpRevoke, ipc.RevokeRequest{ID: args[0]}, &r); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Revoked token %s (%s).\n", r.Revoked.ID, r.Revoked.Kind)
+			return nil
+		},
+	}
+	cmd.AddCommand(list, revoke)
+	return cmd
+}
+
+func newTOTPCmd(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "totp",
+		Short: "Keep a profile's TOTP secret in the keystore (opt-in, see --help)",
+		Long: `With mfa_source: totp, mfad makes MFA codes itself from a TOTP secret kept in the keystore,
+so sessions renew with no person involved. This trades the second factor's independence for
+convenience: anyone who can read your keystore then holds both factors. Prefer a YubiKey
+(mfa_source: process with ykman) or prompt where your organisation expects a real second
+factor.`,
+	}
+	set := &cobra.Command{
+		Use:   "set PROFILE",
+		Short: "Store a TOTP secret (base32 or otpauth:// URI, read from standard input)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if err := keystore.ValidateProfileName(args[0]); err != nil {
+				return err
+			}
+			cfg, err := app.loadConfig()
+			if err != nil {
+				return err
+			}
+			if f, ok := app.Stdin.(*os.File); ok && isTerminal(f) {
+				fmt.Fprint(app.Stderr, "TOTP secret (base32 or otpauth:// URI), then Enter: ")
+			}
+			raw, err := io.ReadAll(io.LimitReader(app.Stdin, 4096))
+			if err != nil {
+				return fmt.Errorf("read the TOTP secret: %w", err)
+			}
+			sec, err := mfacode.ParseSecret(strings.TrimSpace(string(raw)))
+			if err != nil {
+				return err
+			}
+			st, err := app.openStore(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			if err := st.Set(ctx, args[0], keystore.TOTPItem, []byte(sec.Reveal())); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Stored the TOTP secret of profile %s in the %s keystore. Set mfa_source: totp for it to take effect.\n", args[0], st.Backend())
+			return nil
+		},
+	}
+	remove := &cobra.Command{
+		Use:   "remove PROFILE",
+		Short: "Remove a profile's TOTP secret",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg, err := app.loadConfig()
+			if err != nil {
+				return err
+			}
+			st, err := app.openStore(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			if err := st.Delete(ctx, args[0], keystore.TOTPItem); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Removed the TOTP secret of profile %s.\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(set, remove)
+	return cmd
+}
+
+// envValue returns the value of key in env (KEY=VALUE entries; last wins).
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
+
+// lookPathIn finds an executable like exec.LookPath, but in the PATH the
+// child will have rather than this process's.
+func lookPathIn(file, path string) (string, error) {
+	if strings.ContainsRune(file, os.PathSeparator) || runtime.GOOS == "windows" {
+		return exec.LookPath(file)
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, file)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: %w", file, exec.ErrNotFound)
+}

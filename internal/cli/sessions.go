@@ -1,0 +1,264 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/c0950fac/mfad/ipc"
+	"github.com/c0950fac/mfad/session"
+)
+
+func newUnlockCmd(app *App) *cobra.Command {
+	var code string
+	var codeStdin bool
+	cmd := &cobra.Command{
+		Use:   "unlock [PROFILE]",
+		Short: "Unlock a profile with an MFA code: the daemon gets an MFA session from STS",
+		Long: `Unlock a profile: the daemon exchanges the profile's long-term key and an MFA code for an
+MFA session (STS GetSessionToken), assumes the profile's role when it has one, and serves
+the credentials until they expire. The session is cached in the keystore, so restarting
+the daemon needs no new code.
+
+The code is asked for on the terminal. --code-stdin reads it from standard input (for
+scripts and password managers). --code CODE puts the code in the process's argument list,
+where other local users can see it while it runs: prefer --code-stdin.`,
+		Example: `  mfad unlock work
+  ykman oath accounts code --single work | mfad unlock work --code-stdin`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg, err := app.loadConfig()
+			if err != nil {
+				return err
+			}
+			given := ""
+			if len(args) == 1 {
+				given = args[0]
+			}
+			name, err := app.pickProfile(cfg, given)
+			if err != nil {
+				return err
+			}
+			c, err := app.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if code == "" {
+				code, err = app.readCode(name, codeStdin)
+				if err != nil {
+					return err
+				}
+			}
+			if err := session.ValidateCode(code); err != nil {
+				return err
+			}
+			var st ipc.ProfileStatus
+			if err := c.Call(ctx, ipc.OpUnlock, ipc.UnlockRequest{Profile: name, Code: code}, &st); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Unlocked %s: credentials served until %s", name, fmtTime(st.ServedExpiration))
+			if !st.SessionExpiration.IsZero() {
+				fmt.Fprintf(out, " (MFA session until %s)", fmtTime(st.SessionExpiration))
+			}
+			fmt.Fprintln(out, ".")
+			if st.SuggestedMFAMaxAgeSeconds > 0 {
+				fmt.Fprintf(out, "Your policy files require an MFA no older than %s: set mfa_max_age: %s for profile %s so mfad asks for a new code in time.\n",
+					time.Duration(st.SuggestedMFAMaxAgeSeconds)*time.Second, time.Duration(st.SuggestedMFAMaxAgeSeconds)*time.Second, st.KeyProfile)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&code, "code", "", "the MFA code (visible to other local users in the process list: prefer --code-stdin)")
+	cmd.Flags().BoolVar(&codeStdin, "code-stdin", false, "read the MFA code from standard input")
+	cmd.MarkFlagsMutuallyExclusive("code", "code-stdin")
+	return cmd
+}
+
+// readCode reads an MFA code from standard input or the terminal.
+func (a *App) readCode(profile string, fromStdin bool) (string, error) {
+	f, isFile := a.Stdin.(*os.File)
+	tty := isFile && isTerminal(f)
+	if !fromStdin && !tty {
+		return "", errors.New("no terminal to ask for the MFA code on: pipe it with --code-stdin")
+	}
+	if tty && !fromStdin {
+		fmt.Fprintf(a.Stderr, "MFA code for %s: ", profile)
+	}
+	line, err := bufio.NewReader(a.Stdin).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("read the MFA code: %w", err)
+	}
+	return strings.TrimSpace(line), nil
+}
+
+func newLockCmd(app *App) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "lock [PROFILE | --all]",
+		Short: "Drop a profile's sessions from the daemon and the keystore",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			req := ipc.LockRequest{All: all}
+			if !all {
+				cfg, err := app.loadConfig()
+				if err != nil {
+					return err
+				}
+				given := ""
+				if len(args) == 1 {
+					given = args[0]
+				}
+				if req.Profile, err = app.pickProfile(cfg, given); err != nil {
+					return err
+				}
+			} else if len(args) > 0 {
+				return errors.New("give a PROFILE or --all, not both")
+			}
+			var lr ipc.LockReply
+			if err := app.call(ctx, ipc.OpLock, req, &lr); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Locked: %s\n", strings.Join(lr.Locked, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "lock every profile")
+	return cmd
+}
+
+func newStatusCmd(app *App) *cobra.Command {
+	var asJSON, short bool
+	cmd := &cobra.Command{
+		Use:   "status [PROFILE]",
+		Short: "Show each profile's session, MFA age and next refresh",
+		Long: `Show, for each profile: locked or unlocked, when the MFA code was entered and its age
+against the profile's mfa_max_age window, the session and role expiry, what clients are
+served, the next refresh, the code source, and whether a new code is needed.
+
+--short prints one line for a shell prompt, e.g. "work:ok" or "work:code!" (a new code is
+needed) or "work:locked"; it prints nothing and exits 0 when no daemon runs.`,
+		Example: `  mfad status
+  PS1='$(mfad status --short 2>/dev/null) \$ '`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			req := ipc.StatusRequest{}
+			if len(args) == 1 {
+				req.Profile = args[0]
+			}
+			var st ipc.StatusReply
+			err := app.call(ctx, ipc.OpStatus, req, &st)
+			out := cmd.OutOrStdout()
+			if short {
+				if err != nil {
+					if errors.Is(err, ipc.ErrNoDaemon) {
+						return nil
+					}
+					return err
+				}
+				fmt.Fprintln(out, shortStatus(st.Profiles))
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(out, st, time.Now())
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&short, "short", false, "print one line for a shell prompt")
+	return cmd
+}
+
+func shortStatus(ps []ipc.ProfileStatus) string {
+	var parts []string
+	for _, p := range ps {
+		s := "locked"
+		switch {
+		case !p.Unlocked:
+		case p.NeedCode || p.WindowLapsed:
+			s = "code!"
+		default:
+			s = "ok"
+		}
+		parts = append(parts, p.Profile+":"+s)
+	}
+	return strings.Join(parts, " ")
+}
+
+func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
+	fmt.Fprintf(w, "daemon pid %d, endpoint %s, keystore %s\n\n", st.PID, st.Endpoint, st.Keystore)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROFILE\tSTATE\tMFA AGE\tSERVED UNTIL\tSESSION UNTIL\tNEXT REFRESH\tCODE SOURCE")
+	for _, p := range st.Profiles {
+		state, age, served, sess, next := "locked", "-", "-", "-", "-"
+		if p.Unlocked {
+			state = "unlocked"
+			age = (time.Duration(p.MFAAgeSeconds) * time.Second).String()
+			if p.MFAMaxAgeSeconds > 0 {
+				age += " / " + (time.Duration(p.MFAMaxAgeSeconds) * time.Second).String()
+			}
+			served = fmtLeft(p.ServedExpiration, now)
+			sess = fmtLeft(p.SessionExpiration, now)
+			if !p.RoleExpiration.IsZero() {
+				sess += ", role " + fmtLeft(p.RoleExpiration, now)
+			}
+			if !p.NextRefresh.IsZero() {
+				next = fmtTime(p.NextRefresh)
+			}
+		}
+		if p.WindowLapsed {
+			state = "window lapsed"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Profile, state, age, served, sess, next, p.MFASource)
+	}
+	tw.Flush()
+	for _, p := range st.Profiles {
+		switch {
+		case !p.Unlocked:
+			fmt.Fprintf(w, "\n%s: locked: run `mfad unlock %s`", p.Profile, p.KeyProfile)
+		case p.NeedCode:
+			fmt.Fprintf(w, "\n%s: a new MFA code is needed (%s): run `mfad unlock %s`", p.Profile, p.CodeReason, p.KeyProfile)
+		}
+		if p.LastError != "" {
+			fmt.Fprintf(w, "\n%s: last error: %s", p.Profile, p.LastError)
+		}
+		if p.SuggestedMFAMaxAgeSeconds > 0 {
+			fmt.Fprintf(w, "\n%s: its policy files require an MFA no older than %s: set mfa_max_age", p.Profile, time.Duration(p.SuggestedMFAMaxAgeSeconds)*time.Second)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func fmtLeft(t time.Time, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	left := t.Sub(now).Round(time.Minute)
+	return fmt.Sprintf("%s (%s left)", t.Local().Format("15:04"), left)
+}
