@@ -34,25 +34,43 @@ func (f *fakeSource) Code(ctx context.Context, req mfacode.Request) (string, err
 	return f.code(), nil
 }
 
+type daemonOptions = daemon.Options
+
 func newDaemon(t *testing.T, e *testenv.Env, src mfacode.Source) *daemon.Daemon {
 	t.Helper()
-	opts := daemon.Options{Config: e.Config, Store: e.Store, Broker: e.Broker(), Clock: e.Clock, Logger: e.Logger}
-	if src != nil {
-		opts.CodeSource = func(*configs.Profile) (mfacode.Source, error) { return src, nil }
+	d, err := newDaemonWith(t, e, func(o *daemon.Options) {
+		if src != nil {
+			o.CodeSource = func(*configs.Profile) (mfacode.Source, error) { return src, nil }
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return d
+}
+
+// newDaemonWith builds a daemon on e, restored from e's keystore.
+func newDaemonWith(t *testing.T, e *testenv.Env, opt func(*daemon.Options)) (*daemon.Daemon, error) {
+	t.Helper()
+	opts := daemon.Options{Config: e.Config, Store: e.Store, Broker: e.Broker(), Clock: e.Clock, Logger: e.Logger}
+	// Waiting for the next TOTP step moves the fake clock.
 	opts.Guard = mfacode.NewOnceGuard(e.Clock.Now, func(ctx context.Context, d time.Duration) error {
 		e.Clock.Advance(d)
 		return nil
 	})
+	opt(&opts)
 	d, err := daemon.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err != nil {
+		return nil, err
+	}
 	t.Cleanup(d.Close)
 	if err := d.Restore(context.Background()); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return d
+	return d, nil
 }
 
 func TestUnlockServeLockAndRestart(t *testing.T) {

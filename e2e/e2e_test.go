@@ -64,10 +64,17 @@ type world struct {
 	env     []string
 	secrets []string
 	daemon  *exec.Cmd
+	cfgPath string
 	logs    *testenv.SafeBuffer
 }
 
 func newWorld(t *testing.T) *world {
+	t.Helper()
+	return newWorldBackend(t, keyringBackend())
+}
+
+// newWorldBackend is newWorld with the keystore backend named.
+func newWorldBackend(t *testing.T, backend string) *world {
 	t.Helper()
 	w := &world{t: t, bin: mfadBinary(t), logs: &testenv.SafeBuffer{}}
 	var err error
@@ -92,8 +99,9 @@ profiles:
     role_arn: %s
     source_profile: work
     region: eu-west-1
-`, w.emu.URL, keyringBackend(), w.user.MFASerial, w.roleARN)
+`, w.emu.URL, backend, w.user.MFASerial, w.roleARN)
 	cfgPath := filepath.Join(w.home, "mfad.yaml")
+	w.cfgPath = cfgPath
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
