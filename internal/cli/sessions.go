@@ -74,7 +74,7 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 			fmt.Fprintln(out, ".")
 			if st.SuggestedMFAMaxAgeSeconds > 0 {
 				fmt.Fprintf(out, "Your policy files require an MFA no older than %s: set mfa_max_age: %s for profile %s so mfad asks for a new code in time.\n",
-					time.Duration(st.SuggestedMFAMaxAgeSeconds)*time.Second, time.Duration(st.SuggestedMFAMaxAgeSeconds)*time.Second, st.KeyProfile)
+					fmtDur(time.Duration(st.SuggestedMFAMaxAgeSeconds)*time.Second), fmtDur(time.Duration(st.SuggestedMFAMaxAgeSeconds)*time.Second), st.KeyProfile)
 			}
 			return nil
 		},
@@ -212,9 +212,9 @@ func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
 		state, age, served, sess, next := "locked", "-", "-", "-", "-"
 		if p.Unlocked {
 			state = "unlocked"
-			age = (time.Duration(p.MFAAgeSeconds) * time.Second).String()
+			age = fmtDur(time.Duration(p.MFAAgeSeconds) * time.Second)
 			if p.MFAMaxAgeSeconds > 0 {
-				age += " / " + (time.Duration(p.MFAMaxAgeSeconds) * time.Second).String()
+				age += " / " + fmtDur(time.Duration(p.MFAMaxAgeSeconds)*time.Second)
 			}
 			served = fmtLeft(p.ServedExpiration, now)
 			sess = fmtLeft(p.SessionExpiration, now)
@@ -242,7 +242,7 @@ func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
 			fmt.Fprintf(w, "\n%s: last error: %s", p.Profile, p.LastError)
 		}
 		if p.SuggestedMFAMaxAgeSeconds > 0 {
-			fmt.Fprintf(w, "\n%s: its policy files require an MFA no older than %s: set mfa_max_age", p.Profile, time.Duration(p.SuggestedMFAMaxAgeSeconds)*time.Second)
+			fmt.Fprintf(w, "\n%s: its policy files require an MFA no older than %s: set mfa_max_age: %s", p.Profile, fmtDur(time.Duration(p.SuggestedMFAMaxAgeSeconds)*time.Second), fmtDur(time.Duration(p.SuggestedMFAMaxAgeSeconds)*time.Second))
 		}
 	}
 	fmt.Fprintln(w)
@@ -260,5 +260,20 @@ func fmtLeft(t time.Time, now time.Time) string {
 		return "-"
 	}
 	left := t.Sub(now).Round(time.Minute)
-	return fmt.Sprintf("%s (%s left)", t.Local().Format("15:04"), left)
+	if left <= 0 {
+		return t.Local().Format("15:04") + " (expired)"
+	}
+	return fmt.Sprintf("%s (%s left)", t.Local().Format("15:04"), fmtDur(left))
+}
+
+// fmtDur prints a duration without zero units: 1h, 1h30m, 45m12s.
+func fmtDur(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
