@@ -454,6 +454,14 @@ func TestRestartNeedsNoNewCode(t *testing.T) {
 	if _, errs, err := w.run(nil, "credential-process", "--profile", "work"); err == nil || !strings.Contains(errs, "locked") {
 		t.Fatalf("after lock: %v %q", err, errs)
 	}
+	// exec with no terminal fails before running the command.
+	marker := filepath.Join(w.home, "ran")
+	if _, errs, err := w.run(nil, "exec", "--profile", "admin", "--", "touch", marker); err == nil || !strings.Contains(errs, "mfad unlock work") {
+		t.Fatalf("exec on a locked profile: %v %q", err, errs)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("exec ran the command on a locked profile")
+	}
 }
 
 func TestExecExitStatusAndTokenRevocation(t *testing.T) {

@@ -263,7 +263,10 @@ func newExecCmd(app *App) *cobra.Command {
 		Short: "Run a command with a profile's credentials from the daemon",
 		Long: `Run CMD with the variables of ` + "`mfad env`" + ` and without those that would shadow them. The
 token CMD gets is valid for this profile only and is revoked when CMD exits. Signals are
-passed on to CMD, and mfad exits with CMD's status.`,
+passed on to CMD, and mfad exits with CMD's status.
+
+When the profile is locked, mfad asks for an MFA code first if it runs in a terminal, and
+otherwise fails before starting CMD.`,
 		Example: `  mfad exec --profile work -- aws s3 ls
   mfad exec -- terraform apply`,
 		Args: cobra.MinimumNArgs(1),
@@ -284,6 +287,9 @@ passed on to CMD, and mfad exits with CMD's status.`,
 			// The connection stays open while CMD runs: when it closes, the
 			// daemon revokes CMD's token.
 			defer c.Close()
+			if err := app.ensureUnlocked(ctx, c, name); err != nil {
+				return err
+			}
 			var r ipc.EnvReply
 			if err := c.Call(ctx, ipc.OpExec, ipc.EnvRequest{Profile: name, Label: "mfad exec " + filepath.Base(args[0])}, &r); err != nil {
 				return err
@@ -294,6 +300,29 @@ passed on to CMD, and mfad exits with CMD's status.`,
 	cmd.Flags().StringVar(&profile, "profile", "", "profile (default $MFAD_PROFILE, else the only one, else default)")
 	cmd.Flags().SetInterspersed(false)
 	return cmd
+}
+
+// ensureUnlocked makes sure name is unlocked before a command runs with its
+// credentials: it asks for a code when a terminal is attached, and fails
+// at once otherwise rather than let the command meet errors.
+func (a *App) ensureUnlocked(ctx context.Context, c *ipc.Client, name string) error {
+	var st ipc.StatusReply
+	if err := c.Call(ctx, ipc.OpStatus, ipc.StatusRequest{Profile: name}, &st); err != nil {
+		return err
+	}
+	if len(st.Profiles) == 1 && st.Profiles[0].Unlocked {
+		return nil
+	}
+	f, ok := a.Stdin.(*os.File)
+	if !ok || !isTerminal(f) {
+		return fmt.Errorf("profile %s is locked: run `mfad unlock %s` first", name, st.Profiles[0].KeyProfile)
+	}
+	code, err := a.readCode(st.Profiles[0].KeyProfile, false)
+	if err != nil {
+		return err
+	}
+	var ps ipc.ProfileStatus
+	return c.Call(ctx, ipc.OpUnlock, ipc.UnlockRequest{Profile: name, Code: code}, &ps)
 }
 
 // runChild runs args with env, passing signals on, and returns an
