@@ -168,6 +168,19 @@ func (d *Daemon) dispatch(ctx context.Context, c ipc.Conn, req *ipc.Request) (an
 			out.Tokens = append(out.Tokens, ipc.TokenInfo{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created})
 		}
 		return out, nil
+	case ipc.OpHold:
+		// Answered only when the daemon stops or the client goes away.
+		select {
+		case <-ctx.Done():
+		case <-d.bg.Done():
+		}
+		return struct{}{}, nil
+	case ipc.OpAdopt:
+		in, err := decode[ipc.AdoptRequest](req)
+		if err != nil {
+			return nil, err
+		}
+		return d.adopt(c, in)
 	case ipc.OpRevoke:
 		in, err := decode[ipc.RevokeRequest](req)
 		if err != nil {
@@ -196,21 +209,48 @@ func (d *Daemon) issueClientToken(c ipc.Conn, kind string, in ipc.EnvRequest) (i
 	if err != nil {
 		return ipc.EnvReply{}, err
 	}
-	file, err := d.writeTokenFile(t)
+	t.PID = c.Peer().PID
+	file, err := d.persistToken(t)
 	if err != nil {
 		d.tokens.revoke(t.ID)
 		return ipc.EnvReply{}, err
 	}
 	if kind == TokenExec {
-		go func() {
-			<-c.Context().Done()
-			if _, err := d.revokeToken(t.ID); err == nil {
-				d.log.Debug("exec token revoked", "token", t.ID)
-			}
-		}()
+		d.revokeOnClose(c, t.ID)
 	}
-	d.log.Info("token issued", "token", t.ID, "kind", kind, "profile", p.name, "pid", c.Peer().PID)
+	d.log.Info("token issued", "token", t.ID, "kind", kind, "profile", p.name, "pid", t.PID)
 	return ipc.EnvReply{URL: d.base + CredentialsPath + p.name, Token: t.Value, TokenFile: file, TokenID: t.ID, Region: p.prof.Region}, nil
+}
+
+// revokeOnClose revokes an exec token when its `mfad exec` connection
+// closes — unless the daemon itself is stopping, since the next daemon
+// honours the token until its `mfad exec` adopts it again.
+func (d *Daemon) revokeOnClose(c ipc.Conn, id string) {
+	go func() {
+		<-c.Context().Done()
+		if d.stopping.Load() {
+			return
+		}
+		if _, err := d.revokeToken(id); err == nil {
+			d.log.Debug("exec token revoked", "token", id)
+		}
+	}()
+}
+
+// adopt binds a restored exec token to the connection of the `mfad exec`
+// that holds it.
+func (d *Daemon) adopt(c ipc.Conn, in ipc.AdoptRequest) (ipc.EnvReply, error) {
+	e := d.tokens.check(in.Token)
+	if e == nil || e.Kind != TokenExec {
+		return ipc.EnvReply{}, errors.New("unknown or revoked exec token")
+	}
+	if tm, ok := d.orphans.LoadAndDelete(e.ID); ok {
+		tm.(interface{ Stop() bool }).Stop()
+	}
+	d.revokeOnClose(c, e.ID)
+	p := d.profiles[e.Profile]
+	d.log.Info("exec token adopted after a restart", "token", e.ID, "pid", c.Peer().PID)
+	return ipc.EnvReply{URL: d.base + CredentialsPath + e.Profile, Token: e.Value, TokenFile: e.File, TokenID: e.ID, Region: p.prof.Region}, nil
 }
 
 // revokeToken revokes a client token and removes its file.
@@ -219,8 +259,11 @@ func (d *Daemon) revokeToken(id string) (Token, error) {
 	if !ok {
 		return Token{}, fmt.Errorf("no token %q: list tokens with `mfad tokens list`", id)
 	}
-	if t.File != "" {
-		if err := os.Remove(t.File); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if tm, ok := d.orphans.LoadAndDelete(id); ok {
+		tm.(interface{ Stop() bool }).Stop()
+	}
+	if t.File != "" && t.Kind != TokenDaemon {
+		if err := removeTokenFiles(t.File); err != nil {
 			d.log.Warn("could not remove token file", "file", t.File, "error", err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -71,6 +72,10 @@ type Daemon struct {
 	tokens   *tokenRegistry
 	audit    *auditLog
 	closed   bool
+	// stopping is set while the daemon shuts down: client tokens are kept.
+	stopping atomic.Bool
+	// orphans are restored exec tokens waiting to be adopted (id → timer).
+	orphans sync.Map
 	// base is the endpoint's URL once it listens; runDir the runtime directory.
 	base   string
 	runDir string

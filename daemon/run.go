@@ -43,7 +43,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	defer ctl.Close()
-	ln, err := ListenEndpoint(o.Listen)
+	ln, err := listenEndpoint(o.Listen, o.RuntimeDir)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	if err := writeFileAtomic(filepath.Join(o.RuntimeDir, EndpointFile), []byte(d.base)); err != nil {
 		return err
 	}
-	defer d.cleanupRuntime()
+	d.restoreTokens()
 
 	if err := d.Restore(ctx); err != nil {
 		d.log.Warn("some cached sessions could not be restored; unlock those profiles again", "error", err)
@@ -77,7 +77,9 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	srv := NewHTTPServer(d.NewEndpoint(host))
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
-	ictx, icancel := context.WithCancel(ctx)
+	// The control server stops only after the daemon has marked itself as
+	// stopping, so that closing connections keeps client tokens.
+	ictx, icancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer icancel()
 	is := &ipc.Server{Handler: d, Logger: d.log}
 	go func() { errc <- is.Serve(ictx, ctl) }()
@@ -90,6 +92,9 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
+	// Client tokens stay valid for the next daemon: closing connections
+	// from now on must not revoke exec tokens.
+	d.stopping.Store(true)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5e9)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
@@ -110,15 +115,6 @@ func (d *Daemon) writeTokenFile(t Token) (string, error) {
 	}
 	d.tokens.setFile(t.ID, path)
 	return path, nil
-}
-
-func (d *Daemon) cleanupRuntime() {
-	for _, t := range d.tokens.list() {
-		if t.File != "" {
-			os.Remove(t.File)
-		}
-	}
-	os.Remove(filepath.Join(d.runDir, EndpointFile))
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same

@@ -37,6 +37,9 @@ type Token struct {
 	Created time.Time `json:"created"`
 	// File is the token file path (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE).
 	File string `json:"file,omitempty"`
+	// PID is the process the token was issued to (the `mfad exec` or the
+	// shell of `mfad env`), when known.
+	PID int `json:"pid,omitempty"`
 	// Value is the whole token as clients send it; only set when issued.
 	Value string `json:"-"`
 }
@@ -91,6 +94,27 @@ func (r *tokenRegistry) issue(kind, profile, label string, now time.Time) (Token
 	m[e.ID] = e
 	r.m.Store(&m)
 	return e.Token, nil
+}
+
+// restore registers a token read back from its file after a restart. It
+// reports false when value is not a well-formed token with t's id.
+func (r *tokenRegistry) restore(t Token, value string) bool {
+	if len(value) != tokenLen || value[:len(tokenPrefix)] != tokenPrefix || value[len(tokenPrefix)+tokenIDLen] != '.' ||
+		value[len(tokenPrefix):len(tokenPrefix)+tokenIDLen] != t.ID {
+		return false
+	}
+	e := &tokenEntry{Token: t, secret: value[len(tokenPrefix)+tokenIDLen+1:]}
+	e.Value = value
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.m.Load()
+	m := make(map[string]*tokenEntry, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[t.ID] = e
+	r.m.Store(&m)
+	return true
 }
 
 // setFile records the token file of id.

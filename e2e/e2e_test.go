@@ -186,9 +186,12 @@ func (w *world) startDaemon() {
 	}
 	w.daemon = cmd
 	w.t.Cleanup(w.stopDaemon)
-	testenv.WaitFor(w.t, "the daemon's socket", func() bool {
-		_, err := os.Stat(filepath.Join(w.runDir, "endpoint"))
-		return err == nil
+	testenv.WaitFor(w.t, "the daemon to answer", func() bool {
+		if cmd.ProcessState != nil {
+			w.t.Fatalf("the daemon exited: %s", w.logs.String())
+		}
+		out, _, err := w.run(nil, "status", "--json")
+		return err == nil && strings.Contains(out, fmt.Sprintf(`"pid": %d`, cmd.Process.Pid))
 	})
 }
 

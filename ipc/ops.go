@@ -21,7 +21,19 @@ const (
 	OpTokens = "tokens"
 	// OpRevoke: RevokeRequest → RevokeReply.
 	OpRevoke = "revoke"
+	// OpHold: no body → no body. The daemon answers only when it stops; an
+	// `mfad exec` holds a call open to learn at once that its daemon went
+	// away, then reconnects and adopts its token again (OpAdopt).
+	OpHold = "hold"
+	// OpAdopt: AdoptRequest → EnvReply. Binds an exec token restored after
+	// a daemon restart to the calling connection again.
+	OpAdopt = "adopt"
 )
+
+// AdoptRequest names an exec token by its value (proof of possession).
+type AdoptRequest struct {
+	Token string `json:"token"`
+}
 
 // StatusRequest asks for the state of one profile ("" = all).
 type StatusRequest struct {

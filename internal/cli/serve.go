@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -284,16 +285,21 @@ otherwise fails before starting CMD.`,
 			if err != nil {
 				return err
 			}
-			// The connection stays open while CMD runs: when it closes, the
-			// daemon revokes CMD's token.
-			defer c.Close()
 			if err := app.ensureUnlocked(ctx, c, name); err != nil {
+				c.Close()
 				return err
 			}
 			var r ipc.EnvReply
 			if err := c.Call(ctx, ipc.OpExec, ipc.EnvRequest{Profile: name, Label: "mfad exec " + filepath.Base(args[0])}, &r); err != nil {
+				c.Close()
 				return err
 			}
+			// The connection stays open while CMD runs: when it closes, the
+			// daemon revokes CMD's token. If the daemon restarts meanwhile,
+			// the holder reconnects and adopts the token again.
+			h := &tokenHolder{app: app, conn: c, token: r.Token}
+			go h.hold(ctx)
+			defer h.close()
 			return runChild(app, args, childEnv(app.environ(), envVars(r)))
 		},
 	}
@@ -323,6 +329,90 @@ func (a *App) ensureUnlocked(ctx context.Context, c *ipc.Client, name string) er
 	}
 	var ps ipc.ProfileStatus
 	return c.Call(ctx, ipc.OpUnlock, ipc.UnlockRequest{Profile: name, Code: code}, &ps)
+}
+
+// tokenHolder keeps an exec token's control connection open while the
+// command runs, and re-attaches the token when the daemon restarts.
+type tokenHolder struct {
+	app    *App
+	token  string
+	mu     sync.Mutex
+	conn   *ipc.Client
+	closed bool
+}
+
+// hold waits on the daemon; when it goes away, it reconnects and adopts the
+// token again, for up to two minutes.
+func (h *tokenHolder) hold(ctx context.Context) {
+	for {
+		h.mu.Lock()
+		c := h.conn
+		h.mu.Unlock()
+		_ = c.Call(ctx, ipc.OpHold, struct{}{}, nil)
+		if h.isClosed() || ctx.Err() != nil {
+			return
+		}
+		if !h.reattach(ctx) {
+			fmt.Fprintln(h.app.Stderr, "mfad exec: lost the daemon; the command's credentials will not be renewed")
+			return
+		}
+	}
+}
+
+func (h *tokenHolder) reattach(ctx context.Context) bool {
+	deadline := time.Now().Add(2 * time.Minute)
+	wait := 100 * time.Millisecond
+	for time.Now().Before(deadline) {
+		if h.isClosed() {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		if wait < 2*time.Second {
+			wait *= 2
+		}
+		c, err := h.app.dial(ctx)
+		if err != nil {
+			continue
+		}
+		var r ipc.EnvReply
+		if err := c.Call(ctx, ipc.OpAdopt, ipc.AdoptRequest{Token: h.token}, &r); err != nil {
+			c.Close()
+			var ie *ipc.Error
+			if errors.As(err, &ie) {
+				return false // the daemon no longer knows the token
+			}
+			continue
+		}
+		h.mu.Lock()
+		if h.closed {
+			h.mu.Unlock()
+			c.Close()
+			return false
+		}
+		h.conn.Close()
+		h.conn = c
+		h.mu.Unlock()
+		return true
+	}
+	return false
+}
+
+func (h *tokenHolder) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+// close closes the connection, which revokes the token.
+func (h *tokenHolder) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	h.conn.Close()
 }
 
 // runChild runs args with env, passing signals on, and returns an

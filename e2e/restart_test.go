@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/c0950fac/mfad/internal/testenv"
+)
+
+// TestClientsSurviveADaemonRestart restarts the daemon under a running
+// `mfad exec` job and a shell that ran `eval "$(mfad env)"`: both keep
+// getting credentials, at the same URL, with no new MFA code.
+func TestClientsSurviveADaemonRestart(t *testing.T) {
+	w := newWorld(t)
+	w.startDaemon()
+	w.addAndUnlock()
+
+	var env map[string]string
+	if err := json.Unmarshal([]byte(w.must(nil, "env", "--profile", "work", "--format", "json")), &env); err != nil {
+		t.Fatal(err)
+	}
+	fetch := func() int {
+		req, _ := http.NewRequest("GET", env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], nil)
+		req.Header.Set("Authorization", env["AWS_CONTAINER_AUTHORIZATION_TOKEN"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := fetch(); code != 200 {
+		t.Fatalf("before the restart: %d", code)
+	}
+
+	// A long job: it waits for a go-ahead, then fetches with the Go SDK.
+	goAhead := filepath.Join(w.home, "go-ahead")
+	started := filepath.Join(w.home, "started")
+	job := exec.Command(w.bin, append([]string{"exec", "--profile", "admin", "--", "sh", "-c",
+		`touch "$1"; while [ ! -e "$2" ]; do sleep 0.02; done; shift 2; exec "$@"`, "sh", started, goAhead}, helperArgs()...)...)
+	job.Env = w.env
+	var out strings.Builder
+	job.Stdout = &out
+	job.Stderr = &out
+	if err := job.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the job to start", func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	})
+	calls := len(w.emu.Calls())
+	w.stopDaemon()
+	w.startDaemon()
+	if code := fetch(); code != 200 {
+		t.Fatalf("the env token or URL did not survive the restart: %d", code)
+	}
+	os.WriteFile(goAhead, nil, 0o600)
+	if err := job.Wait(); err != nil {
+		t.Fatalf("the job failed after the restart: %v\n%s\ndaemon log:\n%s", err, out.String(), w.logs.String())
+	}
+	if id := parseIdentity(t, out.String()); !strings.Contains(id.Arn, ":assumed-role/admin/") {
+		t.Fatalf("job: %+v", id)
+	}
+	for _, c := range w.emu.Calls()[calls:] {
+		if c.Action == "GetSessionToken" {
+			t.Fatal("the restart needed a new MFA code")
+		}
+	}
+	// The job's token was adopted by the new daemon and revoked when it ended.
+	var tokens struct {
+		Tokens []struct{ Kind string } `json:"tokens"`
+	}
+	json.Unmarshal([]byte(w.must(nil, "tokens", "list", "--json")), &tokens)
+	for _, tk := range tokens.Tokens {
+		if tk.Kind == "exec" {
+			t.Fatalf("an exec token outlived its job: %+v", tokens)
+		}
+	}
+}
