@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/internal/testenv"
+	"github.com/c0950fac/mfad/ipc"
 )
 
 type fakeConn struct{ ctx context.Context }
