@@ -19,7 +19,6 @@ import (
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
-	"github.com/c0950fac/mfad/session"
 )
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
@@ -211,7 +210,6 @@ func newRemoveCmd(app *App) *cobra.Command {
 				}
 				return err
 			}
-			_ = session.DropRole(ctx, st, name)
 			fmt.Fprintf(cmd.OutOrStdout(), "Removed profile %s from the %s keystore.\n", name, st.Backend())
 			if p, ok := cfg.Profiles[name]; ok && contains(p.Sources, "mfad") && cfg.File != "" {
 				fmt.Fprintf(cmd.OutOrStdout(), "Its settings remain in %s (profiles.%s).\n", cfg.File, name)
