@@ -1,0 +1,210 @@
+package daemon
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/c0950fac/mfad/internal/clock"
+)
+
+// Every local process reaches the endpoint from 127.0.0.1, so limits by
+// client address would hit good and bad clients alike. Instead, requests
+// without a valid token draw on a small budget of their own, which
+// requests with one never touch, and the endpoint bounds its connections.
+
+const (
+	// badTokenSlots is how many requests without a valid token are held
+	// back at once. A request finding every slot taken is answered at once:
+	// waiting for a slot would let a flood hold connections good clients
+	// need.
+	badTokenSlots = 4
+	// badTokenDelay is how long a request without a valid token that got a
+	// slot waits for its answer: a client guessing tokens one request at a
+	// time gets at most 1/badTokenDelay answers a second.
+	badTokenDelay = 50 * time.Millisecond
+	// badTokenWarnEvery is the least time between two warnings about
+	// requests without a valid token.
+	badTokenWarnEvery = time.Minute
+)
+
+// maxEndpointConns bounds the endpoint's open connections. An AWS SDK keeps
+// one or two connections per process, so the SDK clients of one machine
+// stay far below it; beyond it, new connections wait in the kernel's accept
+// queue instead of each costing the daemon a goroutine and a descriptor.
+const maxEndpointConns = 512
+
+var closeConn = []string{"close"}
+
+// badTokens is the budget and the count of requests without a valid token.
+type badTokens struct {
+	slots chan struct{}
+	delay time.Duration
+
+	mu       sync.Mutex
+	pending  int64 // refused since the last warning
+	total    int64 // refused since the daemon started
+	lastWarn time.Time
+	timer    clock.Timer
+}
+
+func newBadTokens() *badTokens {
+	return &badTokens{slots: make(chan struct{}, badTokenSlots), delay: badTokenDelay}
+}
+
+// badToken refuses a request for profile whose Authorization header holds no
+// valid token: it counts it, records it in the audit log, closes the
+// connection after the answer, and, when the budget has a free slot, answers
+// only after badTokenDelay.
+func (d *Daemon) badToken(w http.ResponseWriter, r *http.Request, profile string) {
+	w.Header()["Connection"] = closeConn
+	d.noteBadToken()
+	if d.audit.ch != nil && d.audit.admitRefusal() {
+		// Recorded before the delay, so that the client process is looked
+		// up while it still holds its connection.
+		id, reason := d.tokens.explain(r.Header.Get("Authorization"))
+		server, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		d.audit.record(AuditEntry{Event: AuditFetch, Via: "endpoint", Profile: profile, TokenID: id,
+			Status: http.StatusForbidden, Reason: reason, Remote: r.RemoteAddr, server: server})
+	}
+	select {
+	case d.bad.slots <- struct{}{}:
+		if d.bad.delay > 0 {
+			t := time.NewTimer(d.bad.delay)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+			}
+			t.Stop()
+		}
+		<-d.bad.slots
+	default:
+	}
+	b, _ := json.Marshal(errorBody{Code: "AccessDenied",
+		Message: "missing or invalid authorization token: set AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE) from `mfad env`"})
+	w.WriteHeader(http.StatusForbidden)
+	w.Write(b)
+}
+
+// noteBadToken counts a request without a valid token and warns at most
+// once per badTokenWarnEvery, with the count since the last warning.
+func (d *Daemon) noteBadToken() {
+	b := d.bad
+	now := d.clock.Now()
+	b.mu.Lock()
+	b.pending++
+	b.total++
+	if b.lastWarn.IsZero() || now.Sub(b.lastWarn) >= badTokenWarnEvery {
+		n, total := b.pending, b.total
+		b.pending, b.lastWarn = 0, now
+		b.mu.Unlock()
+		d.warnBadTokens(n, total)
+		return
+	}
+	if b.timer == nil {
+		b.timer = d.clock.AfterFunc(b.lastWarn.Add(badTokenWarnEvery).Sub(now), d.flushBadTokens)
+	}
+	b.mu.Unlock()
+}
+
+// flushBadTokens warns about the requests counted since the last warning.
+func (d *Daemon) flushBadTokens() {
+	b := d.bad
+	b.mu.Lock()
+	b.timer = nil
+	n, total := b.pending, b.total
+	if n == 0 {
+		b.mu.Unlock()
+		return
+	}
+	b.pending, b.lastWarn = 0, d.clock.Now()
+	b.mu.Unlock()
+	d.warnBadTokens(n, total)
+}
+
+func (d *Daemon) warnBadTokens(n, total int64) {
+	d.log.Warn("refused credentials requests with a missing or invalid token",
+		"count", n, "total", total,
+		"hint", "a client holds a revoked token or one from an earlier daemon (run `mfad env` again), or a local process is guessing tokens; `mfad audit` shows the processes")
+}
+
+// explain says why value is not a valid token, and the token id it claims
+// when it is well-formed (ids are not secret). It never returns any part
+// of the secret.
+func (r *tokenRegistry) explain(value string) (id, reason string) {
+	if value == "" {
+		return "", "no_token"
+	}
+	if len(value) != tokenLen || !strings.HasPrefix(value, tokenPrefix) || value[len(tokenPrefix)+tokenIDLen] != '.' {
+		return "", "malformed_token"
+	}
+	id = value[len(tokenPrefix) : len(tokenPrefix)+tokenIDLen]
+	for _, c := range []byte(id) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", "malformed_token"
+		}
+	}
+	if (*r.m.Load())[id] == nil {
+		return id, "unknown_token" // revoked, or from an earlier daemon
+	}
+	return id, "wrong_secret"
+}
+
+// limitListener returns ln accepting at most n connections at once: Accept
+// waits for a connection to close before taking another one.
+func limitListener(ln net.Listener, n int) net.Listener {
+	return &limitedListener{Listener: ln, slots: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+type limitedListener struct {
+	net.Listener
+	slots chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+// Accept waits for a free slot, then accepts a connection.
+func (l *limitedListener) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+// Close closes the listener and wakes a waiting Accept.
+func (l *limitedListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// limitedConn gives its slot back when closed.
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+// Close closes the connection and frees its slot.
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// CloseWrite shuts down the writing side, as *net.TCPConn does.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
