@@ -23,6 +23,12 @@ type Config struct {
 	Listen string
 	// STSEndpoint overrides the STS endpoint URL ("" = AWS's own, or AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL).
 	STSEndpoint string
+	// LockOnSleep locks every profile when the system is about to sleep
+	// (Linux, through logind).
+	LockOnSleep bool
+	// LockOnScreenLock locks every profile when the desktop session's screen
+	// locks (Linux, through logind).
+	LockOnScreenLock bool
 	// Profiles maps profile names to their settings.
 	Profiles map[string]*Profile
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -15,6 +16,45 @@ import (
 // the YAML document in place, so comments and the order of keys survive, and
 // writes it atomically.
 func SetProfileValue(file, profile, key, value string) error {
+	return editFile(file, func(root *yaml.Node) error {
+		profiles, err := mappingChild(root, "profiles", file)
+		if err != nil {
+			return err
+		}
+		p, err := mappingChild(profiles, profile, file)
+		if err != nil {
+			return err
+		}
+		setScalar(p, key, value)
+		return nil
+	})
+}
+
+// SetValue sets the top-level KEY (such as listen or lock_on_sleep) to
+// value in the mfad configuration file, creating the file when needed. Like
+// SetProfileValue it keeps comments and the order of keys, and writes the
+// file atomically. value is written as a plain YAML scalar, so "true" is a
+// boolean and "127.0.0.1:58321" text.
+func SetValue(file, key, value string) error {
+	if key == keyKeyring || key == keyProfiles || !containsString(topKeys(), key) {
+		var scalars []string
+		for _, k := range topKeys() {
+			if k != keyKeyring && k != keyProfiles {
+				scalars = append(scalars, k)
+			}
+		}
+		return fmt.Errorf("%q is not a top-level setting SetValue can write; use one of %s", key, strings.Join(scalars, ", "))
+	}
+	return editFile(file, func(root *yaml.Node) error {
+		setScalar(root, key, value)
+		return nil
+	})
+}
+
+// editFile reads file's YAML document (an empty one when the file is
+// missing), lets edit change its top-level mapping, and writes it back
+// atomically.
+func editFile(file string, edit func(root *yaml.Node) error) error {
 	var doc yaml.Node
 	b, err := os.ReadFile(file)
 	switch {
@@ -35,15 +75,9 @@ func SetProfileValue(file, profile, key, value string) error {
 	if root.Kind != yaml.MappingNode {
 		return fmt.Errorf("%s: the top level must be a mapping of keys", file)
 	}
-	profiles, err := mappingChild(root, "profiles", file)
-	if err != nil {
+	if err := edit(root); err != nil {
 		return err
 	}
-	p, err := mappingChild(profiles, profile, file)
-	if err != nil {
-		return err
-	}
-	setScalar(p, key, value)
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
 	enc.SetIndent(2)
@@ -75,7 +109,7 @@ func mappingChild(m *yaml.Node, key, file string) (*yaml.Node, error) {
 func setScalar(m *yaml.Node, key, value string) {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i].Value == key {
-			m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Value: value}
+			m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Value: value, LineComment: m.Content[i+1].LineComment}
 			return
 		}
 	}

@@ -17,6 +17,7 @@ const (
 	kindString   kind = iota // text
 	kindDuration             // Go duration string or integer seconds
 	kindPaths                // list of file paths
+	kindBool                 // true or false
 )
 
 // keySpec describes one configuration key.
@@ -33,6 +34,8 @@ const (
 	keySTSEndpoint    = "sts_endpoint"
 	keyKeyringBackend = "backend"
 	keyKeyringFile    = "file"
+	keyLockOnSleep    = "lock_on_sleep"
+	keyLockOnScreen   = "lock_on_screen_lock"
 )
 
 // Profile keys, as written in the file.
@@ -57,7 +60,7 @@ const (
 
 // topKeys lists the keys allowed at the top level of the file.
 func topKeys() []string {
-	return []string{keyKeyring, keyListen, keyProfiles, keySTSEndpoint}
+	return []string{keyKeyring, keyListen, keyLockOnScreen, keyLockOnSleep, keyProfiles, keySTSEndpoint}
 }
 
 // keyringKeys lists the keys allowed under keyring.
@@ -90,7 +93,7 @@ func profileKeys() []keySpec {
 // keyPaths lists every key the configuration file accepts, as dotted paths;
 // profile keys appear as "profiles.NAME.KEY".
 func keyPaths() []string {
-	paths := []string{"keyring." + keyKeyringBackend, "keyring." + keyKeyringFile, keyListen, keySTSEndpoint}
+	paths := []string{"keyring." + keyKeyringBackend, "keyring." + keyKeyringFile, keyListen, keySTSEndpoint, keyLockOnSleep, keyLockOnScreen}
 	for _, k := range profileKeys() {
 		paths = append(paths, "profiles.NAME."+k.key)
 	}
@@ -186,6 +189,12 @@ func decodeYAML(k kind, raw any) (v any, ok bool, err error) {
 			return nil, false, nil
 		}
 		return paths, true, nil
+	case kindBool:
+		b, isBool := raw.(bool)
+		if !isBool {
+			return nil, false, fmt.Errorf("%s is not a boolean; write true or false, without quotes", describe(raw))
+		}
+		return b, true, nil
 	}
 	return nil, false, fmt.Errorf("unsupported kind %d", k)
 }
@@ -217,6 +226,14 @@ func decodeText(k kind, s string) (v any, ok bool, err error) {
 			return nil, false, nil
 		}
 		return paths, true, nil
+	case kindBool:
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "true", "1", "yes", "on":
+			return true, true, nil
+		case "false", "0", "no", "off":
+			return false, true, nil
+		}
+		return nil, false, fmt.Errorf("%q is not a boolean; use true or false", s)
 	}
 	return nil, false, fmt.Errorf("unsupported kind %d", k)
 }

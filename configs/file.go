@@ -17,8 +17,8 @@ import (
 type fileLayer struct {
 	// path is the file that was read.
 	path string
-	// top holds listen, sts_endpoint, keyring.backend and keyring.file, by
-	// dotted key.
+	// top holds listen, sts_endpoint, lock_on_sleep, lock_on_screen_lock,
+	// keyring.backend and keyring.file, by dotted key.
 	top settings
 	// profiles maps profile names, as written, to their settings.
 	profiles map[string]settings
@@ -88,6 +88,8 @@ func readFile(path, namedBy string) (*fileLayer, error) {
 		switch top {
 		case keyListen, keySTSEndpoint:
 			f.decodeTop(top, v.Get(top), &errs)
+		case keyLockOnSleep, keyLockOnScreen:
+			f.decodeTopKind(top, kindBool, v.Get(top), &errs)
 		case keyKeyring:
 			f.readKeyring(v.Get(keyKeyring), &errs)
 		case keyProfiles:
@@ -104,7 +106,12 @@ func readFile(path, namedBy string) (*fileLayer, error) {
 
 // decodeTop decodes a text value at the top level or under keyring.
 func (f *fileLayer) decodeTop(path string, raw any, errs *[]error) {
-	val, ok, err := decodeYAML(kindString, raw)
+	f.decodeTopKind(path, kindString, raw, errs)
+}
+
+// decodeTopKind decodes a value of kind k at the top level or under keyring.
+func (f *fileLayer) decodeTopKind(path string, k kind, raw any, errs *[]error) {
+	val, ok, err := decodeYAML(k, raw)
 	if err != nil {
 		*errs = append(*errs, fmt.Errorf("%s: %s: %w", f.at(strings.Split(path, ".")...), path, err))
 		return

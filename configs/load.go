@@ -56,6 +56,8 @@ type LoadOptions struct {
 //	MFAD_STS_ENDPOINT     sts_endpoint
 //	MFAD_KEYRING_BACKEND  keyring.backend
 //	MFAD_KEYRING_FILE     keyring.file
+//	MFAD_LOCK_ON_SLEEP    lock_on_sleep
+//	MFAD_LOCK_ON_SCREEN_LOCK  lock_on_screen_lock
 //	MFAD_PROFILE_<NAME>_<KEY>  profiles.<name>.<key>
 //
 // where NAME is the profile name in upper case with "-" and "." written
@@ -167,7 +169,8 @@ func (l *loader) filePath(p string) string {
 	return p
 }
 
-// loadTop merges and checks listen, sts_endpoint and keyring.
+// loadTop merges and checks listen, sts_endpoint, keyring, lock_on_sleep
+// and lock_on_screen_lock.
 func (l *loader) loadTop() {
 	c := l.cfg
 	c.Listen, c.Keyring.Backend = DefaultListen, KeyringAuto
@@ -202,6 +205,25 @@ func (l *loader) loadTop() {
 	}
 	if c.Keyring.File == "" {
 		c.Keyring.File = DefaultKeyringFile(l.getenv, l.home)
+	}
+	for _, f := range []struct {
+		key, env string
+		dst      *bool
+	}{
+		{keyLockOnSleep, "MFAD_LOCK_ON_SLEEP", &c.LockOnSleep},
+		{keyLockOnScreen, "MFAD_LOCK_ON_SCREEN_LOCK", &c.LockOnScreenLock},
+	} {
+		if l.file != nil {
+			if v, ok := l.file.top[f.key]; ok {
+				*f.dst = v.(bool)
+			}
+		}
+		v, ok, err := decodeText(kindBool, l.getenv(f.env))
+		if err != nil {
+			l.fail("%s: %w", f.env, err)
+		} else if ok {
+			*f.dst = v.(bool)
+		}
 	}
 
 	if err := validateListen(c.Listen); err != nil {
