@@ -159,7 +159,7 @@ func (d *Daemon) dispatch(ctx context.Context, c ipc.Conn, req *ipc.Request) (an
 		if err != nil {
 			return nil, err
 		}
-		d.audit.record(auditEntry{Profile: in.Profile, Via: "credential-process", Status: 200, PID: c.Peer().PID})
+		d.audit.record(AuditEntry{Event: AuditFetch, Via: "credential-process", Profile: in.Profile, Status: 200, PID: c.Peer().PID})
 		return ipc.CredentialsReply{Version: 1, AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey,
 			SessionToken: cr.SessionToken, Expiration: cr.Expiration.UTC()}, nil
 	case ipc.OpTokens:
@@ -219,6 +219,7 @@ func (d *Daemon) issueClientToken(c ipc.Conn, kind string, in ipc.EnvRequest) (i
 		d.revokeOnClose(c, t.ID)
 	}
 	d.log.Info("token issued", "token", t.ID, "kind", kind, "profile", p.name, "pid", t.PID)
+	d.auditToken(AuditTokenIssued, t, t.PID, "")
 	return ipc.EnvReply{URL: d.base + CredentialsPath + p.name, Token: t.Value, TokenFile: file, TokenID: t.ID, Region: p.prof.Region}, nil
 }
 
@@ -262,6 +263,7 @@ func (d *Daemon) revokeToken(id string) (Token, error) {
 	if tm, ok := d.orphans.LoadAndDelete(id); ok {
 		tm.(interface{ Stop() bool }).Stop()
 	}
+	d.auditToken(AuditTokenRevoked, t, 0, "")
 	if t.File != "" && t.Kind != TokenDaemon {
 		if err := removeTokenFiles(t.File); err != nil {
 			d.log.Warn("could not remove token file", "file", t.File, "error", err)

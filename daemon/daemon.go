@@ -45,11 +45,15 @@ type Options struct {
 	CodeSource func(p *configs.Profile) (mfacode.Source, error)
 	// Guard enforces that no code is used twice; nil = a guard on Clock.
 	Guard *mfacode.OnceGuard
-	// Audit receives one JSON line per credentials fetch; nil = none.
+	// Audit receives the audit log, one JSON line (AuditEntry) per
+	// credentials request and token event; nil = none.
 	Audit io.Writer
 	// SuggestMaxAge returns the MFA age window a key profile's policy files
 	// demand, when mfa_max_age is unset; nil = no suggestions.
 	SuggestMaxAge func(p *configs.Profile) (time.Duration, bool)
+	// Desktop says where to watch for sleep and screen lock when the
+	// configuration sets lock_on_sleep or lock_on_screen_lock.
+	Desktop DesktopOptions
 }
 
 // Daemon holds sessions and serves credentials. Create it with New.
@@ -71,6 +75,7 @@ type Daemon struct {
 	sf       singleflight.Group
 	tokens   *tokenRegistry
 	audit    *auditLog
+	bad      *badTokens
 	closed   bool
 	// stopping is set while the daemon shuts down: client tokens are kept.
 	stopping atomic.Bool
@@ -81,6 +86,8 @@ type Daemon struct {
 	runDir string
 	// suggested holds mfa_max_age values found in key profiles' policy files.
 	suggested map[string]time.Duration
+	// release returns freed memory to the system after credentials change.
+	release memoryRelease
 	// bg is cancelled when the daemon stops; background work uses it.
 	bg     context.Context
 	cancel context.CancelFunc
@@ -105,7 +112,8 @@ func New(o Options) (*Daemon, error) {
 		d.guard = mfacode.NewOnceGuard(d.clock.Now, nil)
 	}
 	d.tokens = newTokenRegistry()
-	d.audit = newAuditLog(o.Audit, d.clock)
+	d.audit = newAuditLog(o.Audit, d.clock, d.log)
+	d.bad = newBadTokens()
 	d.suggested = map[string]time.Duration{}
 	d.bg, d.cancel = context.WithCancel(context.Background())
 	for _, name := range o.Config.ProfileNames() {
@@ -135,6 +143,7 @@ func New(o Options) (*Daemon, error) {
 		}
 	}
 	sort.Strings(d.names)
+	d.startDesktop(o.Desktop)
 	return d, nil
 }
 
@@ -150,6 +159,7 @@ func (d *Daemon) Close() {
 		}
 	}
 	d.mu.Unlock()
+	d.release.stop()
 	d.cancel()
 	d.wg.Wait()
 	d.audit.close()
@@ -378,6 +388,7 @@ func (d *Daemon) rebuildLocked(k *keyState, now time.Time) {
 	for _, p := range k.dependents {
 		p.served.Store(buildSnapshot(p, now))
 	}
+	d.release.schedule()
 }
 
 // Lock drops name's key profile's MFA session, and the role sessions made

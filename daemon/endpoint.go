@@ -63,10 +63,9 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, http.StatusNotFound, "NotFound", "no such profile: the endpoint serves "+CredentialsPath+"PROFILE for the profiles in the mfad configuration", "", "")
 		return
 	}
-	tok := e.d.tokens.check(r.Header.Get("Authorization"))
+	tok := e.d.tokens.check(headerValue(r.Header, "Authorization"))
 	if tok == nil {
-		e.d.badToken(r)
-		e.fail(w, r, http.StatusForbidden, "AccessDenied", "missing or invalid authorization token: set AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE) from `mfad env`", name, "")
+		e.d.badToken(w, r, name)
 		return
 	}
 	if tok.Profile != "" && tok.Profile != name {
@@ -92,9 +91,25 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else if now >= snap.refreshAt {
 		e.d.kick(p)
 	}
+	// A length given up front keeps net/http from chunking bodies larger
+	// than its buffer (long role session tokens).
+	h["Content-Length"] = snap.contentLength
 	w.Write(snap.body)
-	p.lastFetch.Store(now)
+	// To the second: a write per request would make every CPU serving this
+	// profile contend for its cache line, snapshot pointer included.
+	if now-p.lastFetch.Load() >= int64(time.Second) {
+		p.lastFetch.Store(now)
+	}
 	e.d.fetched(r, name, tok.ID, http.StatusOK)
+}
+
+// headerValue is h.Get(key) for a key already in canonical form: the first
+// value, or "". It skips Get's canonicalisation of the key.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func hasBrowserHeaders(h http.Header) bool {

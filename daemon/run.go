@@ -43,10 +43,12 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	defer ctl.Close()
+	prev := previousEndpoint(o.RuntimeDir)
 	ln, err := listenEndpoint(o.Listen, o.RuntimeDir)
 	if err != nil {
 		return err
 	}
+	ln = limitListener(ln, maxEndpointConns)
 	defer ln.Close()
 	host := ln.Addr().(*net.TCPAddr).String()
 	d.mu.Lock()
@@ -66,10 +68,11 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	d.tokens.setFile(t.ID, tokPath)
+	d.auditToken(AuditTokenIssued, t, os.Getpid(), "daemon started")
 	if err := writeFileAtomic(filepath.Join(o.RuntimeDir, EndpointFile), []byte(d.base)); err != nil {
 		return err
 	}
-	d.restoreTokens()
+	d.restoreTokens(host == prev)
 
 	if err := d.Restore(ctx); err != nil {
 		d.log.Warn("some cached sessions could not be restored; unlock those profiles again", "error", err)
@@ -99,6 +102,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	icancel()
+	d.markStopped()
 	d.Close()
 	if errors.Is(runErr, http.ErrServerClosed) {
 		runErr = nil

@@ -178,7 +178,13 @@ func (d *Daemon) tryCode(k *keyState, reason string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(d.bg, 2*time.Minute)
+	// A person answering a desktop dialog gets the dialog's own time; the
+	// automatic sources get two minutes.
+	limit := 2 * time.Minute
+	if src.Name() == mfacode.SourcePrompt {
+		limit = mfacode.DefaultDialogTimeout + time.Minute
+	}
+	ctx, cancel := context.WithTimeout(d.bg, limit)
 	defer cancel()
 	src = d.guard.Wrap(src)
 	code, err := src.Code(ctx, mfacode.Request{Profile: k.name, MFASerial: k.prof.MFASerial, Reason: reason})

@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,8 @@ func (p *profState) current() *session.Session {
 // as is on the hot path.
 type snapshot struct {
 	body []byte
+	// contentLength is the Content-Length header value of body.
+	contentLength []string
 	// creds are the served credentials (for credential-process and exec).
 	creds session.Credentials
 	// expires is the Expiration served to clients.
@@ -139,7 +142,7 @@ func buildSnapshot(p *profState, now time.Time) *snapshot {
 	})
 	c := s.Credentials
 	c.Expiration = served
-	return &snapshot{body: body, creds: c, expires: served, staleAt: stale.UnixNano(), refreshAt: refresh, lapsed: lapsed}
+	return &snapshot{body: body, contentLength: []string{strconv.Itoa(len(body))}, creds: c, expires: served, staleAt: stale.UnixNano(), refreshAt: refresh, lapsed: lapsed}
 }
 
 func refreshLead(p *configs.Profile) time.Duration {

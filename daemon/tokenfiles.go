@@ -23,6 +23,40 @@ import (
 // to reconnect and adopt it before it is revoked.
 const orphanGrace = time.Minute
 
+// restartGrace bounds the downtime after which client tokens are still
+// honoured. While no daemon listens, another local user could take the port
+// and collect the tokens clients send; a short, clean restart on the same
+// port keeps that window small, anything else drops the tokens.
+const restartGrace = 2 * time.Minute
+
+// StoppedFile records when the daemon last stopped cleanly (Unix seconds).
+const StoppedFile = "stopped"
+
+// markStopped records a clean stop, for the next daemon's restartGrace.
+func (d *Daemon) markStopped() {
+	if d.runDir == "" {
+		return
+	}
+	_ = writeFileAtomic(filepath.Join(d.runDir, StoppedFile), []byte(fmt.Sprint(d.clock.Now().Unix())))
+}
+
+// recentCleanStop reports whether the previous daemon stopped cleanly less
+// than restartGrace ago; it consumes the record.
+func (d *Daemon) recentCleanStop() bool {
+	path := filepath.Join(d.runDir, StoppedFile)
+	b, err := os.ReadFile(path)
+	os.Remove(path)
+	if err != nil {
+		return false
+	}
+	var at int64
+	if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &at); err != nil {
+		return false
+	}
+	since := d.clock.Now().Sub(time.Unix(at, 0))
+	return since >= 0 && since < restartGrace
+}
+
 // tokenMeta is the description stored beside a token file.
 type tokenMeta struct {
 	ID      string    `json:"id"`
@@ -59,12 +93,22 @@ func removeTokenFiles(file string) error {
 }
 
 // restoreTokens registers the client tokens a previous daemon left in the
-// runtime directory. Exec tokens must be adopted again by their `mfad exec`
-// within orphanGrace, or they are revoked.
-func (d *Daemon) restoreTokens() {
+// runtime directory, when it stopped cleanly less than restartGrace ago and
+// this daemon listens on the same address; otherwise it removes them. Exec
+// tokens must be adopted again by their `mfad exec` within orphanGrace, or
+// they are revoked.
+func (d *Daemon) restoreTokens(sameAddress bool) {
 	dir := filepath.Join(d.runDir, TokensDir)
 	metas, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	keep := sameAddress && d.recentCleanStop()
+	if !keep && len(metas) > 0 {
+		d.log.Info("not restoring the previous daemon's client tokens: it did not stop cleanly within "+restartGrace.String()+" or its address changed; run `mfad env` again in open shells", "tokens", len(metas))
+	}
 	for _, mf := range metas {
+		if !keep {
+			removeTokenFiles(strings.TrimSuffix(mf, ".json"))
+			continue
+		}
 		file := strings.TrimSuffix(mf, ".json")
 		var m tokenMeta
 		b, err := os.ReadFile(mf)

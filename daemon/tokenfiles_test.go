@@ -42,6 +42,7 @@ func TestTokensOutliveARestart(t *testing.T) {
 		t.Fatalf("token file mode %v", fi.Mode())
 	}
 	first.stopping.Store(true)
+	first.markStopped()
 	first.Close()
 
 	second, err := New(Options{Config: e.Config, Store: e.Store, Broker: e.Broker(), Clock: e.Clock})
@@ -50,7 +51,7 @@ func TestTokensOutliveARestart(t *testing.T) {
 	}
 	defer second.Close()
 	second.runDir, second.base = dir, "http://127.0.0.1:1"
-	second.restoreTokens()
+	second.restoreTokens(true)
 	for _, tok := range []string{envTok.Token, adopted.Token, orphan.Token} {
 		if second.tokens.check(tok) == nil {
 			t.Fatalf("token %s not restored", tok[:21])
@@ -78,11 +79,51 @@ func TestTokensOutliveARestart(t *testing.T) {
 	testenv.WaitFor(t, "revocation", func() bool { return second.tokens.check(adopted.Token) == nil })
 	// A token file that was tampered with is dropped, not trusted.
 	os.WriteFile(envTok.TokenFile, []byte("mfad.0000000000000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 0o600)
+	second.markStopped()
 	third, _ := New(Options{Config: e.Config, Store: e.Store, Broker: e.Broker(), Clock: e.Clock})
 	defer third.Close()
 	third.runDir = dir
-	third.restoreTokens()
+	third.restoreTokens(true)
 	if len(third.tokens.list()) != 0 {
 		t.Fatalf("restored %d tokens from tampered files", len(third.tokens.list()))
+	}
+}
+
+// TestTokensDroppedAfterLongDowntimeOrNewAddress: while no daemon listens,
+// another local user could take the port and collect tokens; after a long or
+// unclean stop, or on another address, client tokens are not honoured.
+func TestTokensDroppedAfterLongDowntimeOrNewAddress(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		stop     func(d *Daemon, e *testenv.Env)
+		sameAddr bool
+	}{
+		{"crash", func(d *Daemon, e *testenv.Env) {}, true},
+		{"long downtime", func(d *Daemon, e *testenv.Env) { d.markStopped(); e.Clock.Advance(restartGrace + time.Second) }, true},
+		{"new address", func(d *Daemon, e *testenv.Env) { d.markStopped() }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := testenv.New(t)
+			dir := t.TempDir()
+			os.MkdirAll(filepath.Join(dir, TokensDir), 0o700)
+			first, _ := New(Options{Config: e.Config, Store: e.Store, Broker: e.Broker(), Clock: e.Clock})
+			first.runDir, first.base = dir, "http://127.0.0.1:1"
+			tok, err := first.issueClientToken(fakeConn{ctx: context.Background()}, TokenEnv, ipc.EnvRequest{Profile: "work"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.stop(first, e)
+			first.Close()
+			second, _ := New(Options{Config: e.Config, Store: e.Store, Broker: e.Broker(), Clock: e.Clock})
+			defer second.Close()
+			second.runDir = dir
+			second.restoreTokens(c.sameAddr)
+			if second.tokens.check(tok.Token) != nil {
+				t.Fatal("the token was honoured")
+			}
+			if _, err := os.Stat(tok.TokenFile); !os.IsNotExist(err) {
+				t.Fatal("the token file was left behind")
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -73,16 +74,19 @@ func (app *App) newDaemon(cfg *configs.Config, st keystore.Store, audit io.Write
 	broker := session.NewBroker(session.BrokerOptions{Endpoint: session.ResolveEndpoint(cfg.STSEndpoint, app.getenv), Logger: l})
 	return daemon.New(daemon.Options{
 		Config: cfg, Store: st, Broker: broker, Logger: l, Audit: audit,
-		CodeSource:    codeSource(st),
+		CodeSource:    codeSource(st, l),
 		SuggestMaxAge: suggestMaxAge,
+		Desktop:       daemon.DesktopOptions{SessionID: app.getenv("XDG_SESSION_ID")},
 	})
 }
 
-// codeSource builds a key profile's MFA code source from its settings.
-func codeSource(st keystore.Store) func(p *configs.Profile) (mfacode.Source, error) {
+// codeSource builds a key profile's MFA code source from its settings:
+// prompt sources announce with a desktop notification and, with
+// mfa_dialog, ask in a desktop dialog.
+func codeSource(st keystore.Store, l *slog.Logger) func(p *configs.Profile) (mfacode.Source, error) {
 	return func(p *configs.Profile) (mfacode.Source, error) {
 		c := mfacode.Config{Source: p.MFASource, Process: p.MFAProcess, ProcessTimeout: p.MFAProcessTimeout,
-			Dialog: p.MFADialog, Notifier: mfacode.NewDesktopNotifier(nil)}
+			Dialog: p.MFADialog, Notifier: mfacode.NewDesktopNotifier(l), Logger: l}
 		if p.MFASource == configs.MFASourceTOTP {
 			b, err := st.Get(context.Background(), p.Name, keystore.TOTPItem)
 			if err != nil {
@@ -114,17 +118,10 @@ func suggestMaxAge(p *configs.Profile) (time.Duration, bool) {
 }
 
 // openAuditLog opens the audit log for appending: $MFAD_AUDIT_LOG, else
-// $XDG_STATE_HOME/mfad/audit.log (~/.local/state/mfad/audit.log).
-func openAuditLog(app *App) (*os.File, error) {
-	path := auditPath(app)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create the audit log directory: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open the audit log: %w (set MFAD_AUDIT_LOG to another path)", err)
-	}
-	return f, nil
+// $XDG_STATE_HOME/mfad/audit.log (~/.local/state/mfad/audit.log). It is
+// rotated to audit.log.1 past daemon.MaxAuditSize.
+func openAuditLog(app *App) (*daemon.AuditFile, error) {
+	return daemon.OpenAuditFile(auditPath(app), daemon.MaxAuditSize)
 }
 
 func auditPath(app *App) string {
@@ -339,6 +336,8 @@ type tokenHolder struct {
 	mu     sync.Mutex
 	conn   *ipc.Client
 	closed bool
+	// detached is set while the daemon is gone and the token not adopted.
+	detached bool
 }
 
 // hold waits on the daemon; when it goes away, it reconnects and adopts the
@@ -349,7 +348,11 @@ func (h *tokenHolder) hold(ctx context.Context) {
 		c := h.conn
 		h.mu.Unlock()
 		_ = c.Call(ctx, ipc.OpHold, struct{}{}, nil)
-		if h.isClosed() || ctx.Err() != nil {
+		h.mu.Lock()
+		closed := h.closed
+		h.detached = !closed
+		h.mu.Unlock()
+		if closed || ctx.Err() != nil {
 			return
 		}
 		if !h.reattach(ctx) {
@@ -395,6 +398,7 @@ func (h *tokenHolder) reattach(ctx context.Context) bool {
 		}
 		h.conn.Close()
 		h.conn = c
+		h.detached = false
 		h.mu.Unlock()
 		return true
 	}
@@ -407,12 +411,26 @@ func (h *tokenHolder) isClosed() bool {
 	return h.closed
 }
 
-// close closes the connection, which revokes the token.
+// close closes the connection, which revokes the token. When the daemon
+// restarted and the token has not been adopted again yet, it revokes the
+// token explicitly, so that it does not outlive the command.
 func (h *tokenHolder) close() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.closed = true
+	detached := h.detached
 	h.conn.Close()
+	h.mu.Unlock()
+	if !detached {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	parts := strings.Split(h.token, ".")
+	if len(parts) != 3 {
+		return
+	}
+	var r ipc.RevokeReply
+	_ = h.app.call(ctx, ipc.OpRevoke, ipc.RevokeRequest{ID: parts[1]}, &r)
 }
 
 // runChild runs args with env, passing signals on, and returns an
