@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -76,9 +75,6 @@ type AuditEntry struct {
 	// ParentExe is the parent's executable, for credential-process (whose
 	// client is the `mfad credential-process` its SDK started).
 	ParentExe string `json:"parent_exe,omitempty"`
-
-	// server is the endpoint address the request came to, for the lookup.
-	server net.Addr
 }
 
 // Refused requests without a valid token are recorded one by one up to
@@ -123,7 +119,38 @@ type auditLog struct {
 
 	// failing is set while writes fail (used by the audit goroutine only).
 	failing bool
+	// server is the endpoint's address (set before it serves), the other
+	// end of every endpoint connection, for the process lookup.
+	server atomic.Pointer[string]
+	// lastBatch is the size of the last batch written (audit goroutine only).
+	lastBatch int
+	// conns caches the process behind each endpoint connection (client and
+	// server address), so that a keep-alive client is looked up once per
+	// connection rather than once per request (audit goroutine only).
+	conns map[connKey]connProc
 }
+
+// connKey names one TCP connection to the endpoint.
+type connKey struct{ client, server string }
+
+// connProc is a cached lookup; it is trusted for connCacheTTL, well under
+// the time before the kernel reuses a closed connection's client port.
+type connProc struct {
+	p   peerproc.Process
+	err error
+	at  time.Time
+}
+
+const (
+	connCacheTTL  = 10 * time.Second
+	connCacheSize = 4096
+	// burstSize and burstGather: after a batch of at least burstSize
+	// entries, the next batch is given burstGather to gather, so that a
+	// saturated endpoint wakes the audit goroutine once per batch rather
+	// than once per request. Sparse requests are handled at once.
+	burstSize   = 8
+	burstGather = 20 * time.Millisecond
+)
 
 func newAuditLog(w io.Writer, c clock.Clock, log *slog.Logger) *auditLog {
 	if log == nil {
@@ -156,12 +183,23 @@ func (a *auditLog) run() {
 		a.resolve(&e)
 		_ = enc.Encode(e)
 	}
+	batch := 0
 	for {
 		select {
 		case e := <-a.ch:
+			if batch == 0 && len(a.ch) == 0 {
+				// A new batch: under load, let it gather.
+				if a.lastBatch >= burstSize {
+					time.Sleep(burstGather)
+				}
+			}
 			write(e)
+			batch++
 			if len(a.ch) == 0 || buf.Len() >= 64<<10 {
 				a.flush(&buf)
+			}
+			if len(a.ch) == 0 {
+				a.lastBatch, batch = batch, 0
 			}
 		case <-a.stop:
 			for {
@@ -204,13 +242,8 @@ func (a *auditLog) resolve(e *AuditEntry) {
 	case e.PID != 0:
 		p, err = a.find.Process(e.PID)
 		p.PID = e.PID
-	case e.Remote != "" && e.server != nil:
-		client, cerr := netip.ParseAddrPort(e.Remote)
-		server, serr := netip.ParseAddrPort(e.server.String())
-		if cerr != nil || serr != nil {
-			return
-		}
-		p, err = a.find.Conn(client, server)
+	case e.Remote != "" && a.server.Load() != nil:
+		p, err = a.connProcess(e.Remote, *a.server.Load())
 		e.PID = p.PID
 	default:
 		return
@@ -228,6 +261,27 @@ func (a *auditLog) resolve(e *AuditEntry) {
 			e.ParentExe = pp.Exe
 		}
 	}
+}
+
+// connProcess finds the process behind an endpoint connection, from the
+// cache while the entry is fresh.
+func (a *auditLog) connProcess(remote, server string) (peerproc.Process, error) {
+	k := connKey{remote, server}
+	now := a.clock.Now()
+	if c, ok := a.conns[k]; ok && now.Sub(c.at) < connCacheTTL && c.err == nil {
+		return c.p, nil
+	}
+	client, cerr := netip.ParseAddrPort(remote)
+	srv, serr := netip.ParseAddrPort(server)
+	if cerr != nil || serr != nil {
+		return peerproc.Process{UID: -1}, fmt.Errorf("unparsable connection %s → %s", remote, server)
+	}
+	p, err := a.find.Conn(client, srv)
+	if a.conns == nil || len(a.conns) >= connCacheSize {
+		a.conns = make(map[connKey]connProc)
+	}
+	a.conns[k] = connProc{p: p, err: err, at: now}
+	return p, err
 }
 
 // record queues e; when the queue is full the entry is counted as dropped
@@ -330,9 +384,8 @@ func (d *Daemon) fetched(r *http.Request, profile, tokenID string, status int) {
 	} else if status == http.StatusForbidden {
 		reason = "token_for_another_profile"
 	}
-	server, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	d.audit.record(AuditEntry{Event: AuditFetch, Via: "endpoint", Profile: profile, TokenID: tokenID, Status: status,
-		Reason: reason, Remote: r.RemoteAddr, server: server})
+		Reason: reason, Remote: r.RemoteAddr})
 }
 
 // auditToken records a token being issued or revoked. pid is the process

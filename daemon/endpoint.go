@@ -32,6 +32,8 @@ var (
 // NewEndpoint returns the endpoint handler for d, answering only requests
 // addressed to hostport (the address the daemon listens on).
 func (d *Daemon) NewEndpoint(hostport string) *Endpoint {
+	// The audit log finds client processes by their connection to it.
+	d.audit.server.Store(&hostport)
 	return &Endpoint{d: d, host: hostport}
 }
 

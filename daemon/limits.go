@@ -66,9 +66,8 @@ func (d *Daemon) badToken(w http.ResponseWriter, r *http.Request, profile string
 		// Recorded before the delay, so that the client process is looked
 		// up while it still holds its connection.
 		id, reason := d.tokens.explain(r.Header.Get("Authorization"))
-		server, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 		d.audit.record(AuditEntry{Event: AuditFetch, Via: "endpoint", Profile: profile, TokenID: id,
-			Status: http.StatusForbidden, Reason: reason, Remote: r.RemoteAddr, server: server})
+			Status: http.StatusForbidden, Reason: reason, Remote: r.RemoteAddr})
 	}
 	select {
 	case d.bad.slots <- struct{}{}:

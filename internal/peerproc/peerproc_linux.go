@@ -48,7 +48,20 @@ type Finder struct {
 	mu     sync.Mutex
 	cache  map[connKey]found
 	recent []int
+	// sockets indexes every socket link seen while scanning processes'
+	// open files, so that a client opening many connections is scanned
+	// once, not once per connection. Entries are verified before use.
+	sockets map[string]sockRef
 }
+
+// sockRef is where a socket was last seen open.
+type sockRef struct {
+	pid int
+	fd  string
+}
+
+// maxSockets bounds the socket index.
+const maxSockets = 1 << 16
 
 // connKey names a connection from the client's side.
 type connKey struct {
@@ -256,6 +269,9 @@ func encode6(a [16]byte, port uint16) string {
 // recent clients first, then every process, newest (highest pid) first.
 func (f *Finder) owner(inode uint64) (int, string, error) {
 	link := socketLink(inode)
+	if r, ok := f.sockets[link]; ok && f.holds(r.pid, r.fd, inode) {
+		return r.pid, r.fd, nil
+	}
 	for _, pid := range f.recent {
 		if fd, ok := f.findFD(pid, link); ok {
 			return pid, fd, nil
@@ -297,12 +313,21 @@ func (f *Finder) findFD(pid int, link string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
+	found := ""
 	for _, n := range names {
-		if l, err := os.Readlink(filepath.Join(fdDir, n)); err == nil && l == link {
-			return n, true
+		l, err := os.Readlink(filepath.Join(fdDir, n))
+		if err != nil || !strings.HasPrefix(l, "socket:[") {
+			continue
+		}
+		if f.sockets == nil || len(f.sockets) >= maxSockets {
+			f.sockets = map[string]sockRef{}
+		}
+		f.sockets[l] = sockRef{pid: pid, fd: n}
+		if l == link && found == "" {
+			found = n
 		}
 	}
-	return "", false
+	return found, found != ""
 }
 
 // describe reads pid's executable and parent; fields it cannot read stay
