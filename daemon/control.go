@@ -148,6 +148,11 @@ func (d *Daemon) dispatch(ctx context.Context, c ipc.Conn, req *ipc.Request) (an
 		kind := TokenEnv
 		if req.Op == ipc.OpExec {
 			kind = TokenExec
+			// A command started on a locked profile would only meet
+			// errors: say so before it starts.
+			if err := d.checkUnlocked(in.Profile); err != nil {
+				return nil, err
+			}
 		}
 		return d.issueClientToken(c, kind, in)
 	case ipc.OpCredentials:
@@ -193,6 +198,20 @@ func (d *Daemon) dispatch(ctx context.Context, c ipc.Conn, req *ipc.Request) (an
 		return ipc.RevokeReply{Revoked: ipc.TokenInfo{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created}}, nil
 	}
 	return nil, &ipc.Error{Code: "unknown_op", Message: fmt.Sprintf("unknown operation %q: the mfad CLI and daemon versions differ; restart the daemon", req.Op)}
+}
+
+// checkUnlocked returns a locked error when name has no valid MFA session.
+func (d *Daemon) checkUnlocked(name string) error {
+	p, err := d.profile(name)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if m := p.key.mfa; m == nil || !m.Valid(d.clock.Now(), minServe) {
+		return lockedError(p)
+	}
+	return nil
 }
 
 // issueClientToken hands out a token scoped to one profile. Exec tokens are

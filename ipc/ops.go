@@ -13,7 +13,8 @@ const (
 	OpLock = "lock"
 	// OpEnv: EnvRequest → EnvReply (a token that lives until revoked).
 	OpEnv = "env"
-	// OpExec: EnvRequest → EnvReply (a token revoked when the connection closes).
+	// OpExec: EnvRequest → EnvReply (a token revoked when the connection
+	// closes); an error with code "locked" when the profile is locked.
 	OpExec = "exec"
 	// OpCredentials: CredentialsRequest → CredentialsReply.
 	OpCredentials = "credentials"

@@ -42,11 +42,7 @@ SIGINT or SIGTERM; sessions stay cached in the keystore for the next start.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg, err := app.loadConfig()
-			if err != nil {
-				return err
-			}
-			st, err := app.openStore(ctx, cfg)
+			cfg, st, err := app.configAndStore(ctx)
 			if err != nil {
 				return err
 			}
@@ -171,11 +167,7 @@ Each call issues a token for that profile; list and revoke them with ` + "`mfad 
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, err := app.loadConfig()
-			if err != nil {
-				return err
-			}
-			name, err := app.pickProfile(cfg, profile)
+			_, name, err := app.configAndProfile(profile)
 			if err != nil {
 				return err
 			}
@@ -270,24 +262,34 @@ otherwise fails before starting CMD.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			cfg, err := app.loadConfig()
-			if err != nil {
-				return err
+			// A named profile is checked by the daemon, which knows the
+			// configuration: exec starts faster without parsing it.
+			name := profile
+			if name == "" {
+				name = app.getenv("MFAD_PROFILE")
 			}
-			name, err := app.pickProfile(cfg, profile)
-			if err != nil {
-				return err
+			if name == "" {
+				var err error
+				if _, name, err = app.configAndProfile(""); err != nil {
+					return err
+				}
 			}
 			c, err := app.dial(ctx)
 			if err != nil {
 				return err
 			}
-			if err := app.ensureUnlocked(ctx, c, name); err != nil {
-				c.Close()
-				return err
-			}
+			req := ipc.EnvRequest{Profile: name, Label: "mfad exec " + filepath.Base(args[0])}
 			var r ipc.EnvReply
-			if err := c.Call(ctx, ipc.OpExec, ipc.EnvRequest{Profile: name, Label: "mfad exec " + filepath.Base(args[0])}, &r); err != nil {
+			err = c.Call(ctx, ipc.OpExec, req, &r)
+			var ie *ipc.Error
+			if errors.As(err, &ie) && ie.Code == "locked" {
+				// Locked: ask for a code on a terminal, else fail before
+				// starting the command.
+				if err = app.unlockOnTerminal(ctx, c, name, ie); err == nil {
+					err = c.Call(ctx, ipc.OpExec, req, &r)
+				}
+			}
+			if err != nil {
 				c.Close()
 				return err
 			}
@@ -305,20 +307,17 @@ otherwise fails before starting CMD.`,
 	return cmd
 }
 
-// ensureUnlocked makes sure name is unlocked before a command runs with its
-// credentials: it asks for a code when a terminal is attached, and fails
-// at once otherwise rather than let the command meet errors.
-func (a *App) ensureUnlocked(ctx context.Context, c *ipc.Client, name string) error {
+// unlockOnTerminal unlocks a locked profile before a command runs with its
+// credentials: it asks for a code when a terminal is attached, and
+// otherwise returns locked, the daemon's error that says how to unlock.
+func (a *App) unlockOnTerminal(ctx context.Context, c *ipc.Client, name string, locked *ipc.Error) error {
+	f, ok := a.Stdin.(*os.File)
+	if !ok || !isTerminal(f) {
+		return locked
+	}
 	var st ipc.StatusReply
 	if err := c.Call(ctx, ipc.OpStatus, ipc.StatusRequest{Profile: name}, &st); err != nil {
 		return err
-	}
-	if len(st.Profiles) == 1 && st.Profiles[0].Unlocked {
-		return nil
-	}
-	f, ok := a.Stdin.(*os.File)
-	if !ok || !isTerminal(f) {
-		return fmt.Errorf("profile %s is locked: run `mfad unlock %s` first", name, st.Profiles[0].KeyProfile)
 	}
 	code, err := a.readCode(st.Profiles[0].KeyProfile, false)
 	if err != nil {
@@ -491,11 +490,7 @@ The daemon must be running and the profile unlocked; mfad never waits for a code
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, err := app.loadConfig()
-			if err != nil {
-				return err
-			}
-			name, err := app.pickProfile(cfg, profile)
+			_, name, err := app.configAndProfile(profile)
 			if err != nil {
 				return err
 			}
@@ -606,11 +601,7 @@ factor.`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			cfg, err := app.loadConfig()
-			if err != nil {
-				return err
-			}
-			st, err := app.openStore(ctx, cfg)
+			_, st, err := app.configAndStore(ctx)
 			if err != nil {
 				return err
 			}

@@ -4,15 +4,18 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 )
 
-// Parameter constraints from the STS API reference.
+// Parameter constraints from the STS API reference, compiled on first use
+// so that programs linking the emulator (mfad, for its sandbox) do not pay
+// for them at every start.
 var (
-	tokenCodeRE   = regexp.MustCompile(`^[\d]*$`)
-	serialRE      = regexp.MustCompile(`^[\w+=/:,.@-]*$`)
-	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]*$`)
-	externalIDRE  = regexp.MustCompile(`^[\w+=,.@:/-]*$`)
+	tokenCodeRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\d]*$`) })
+	serialRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=/:,.@-]*$`) })
+	sessionNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]*$`) })
+	externalIDRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@:/-]*$`) })
 )
 
 const (
@@ -58,14 +61,14 @@ func mfaParams(v *validation, params url.Values) (serial string, hasSerial bool,
 	serial, hasSerial = optional(params, "SerialNumber")
 	if hasSerial {
 		v.length(serial, "serialNumber", 9, 256)
-		if !serialRE.MatchString(serial) {
+		if !serialRE().MatchString(serial) {
 			v.fail(&serial, "serialNumber", `Member must satisfy regular expression pattern: [\w+=/:,.@-]*`)
 		}
 	}
 	code, hasCode = optional(params, "TokenCode")
 	if hasCode {
 		v.length(code, "tokenCode", 6, 6)
-		if !tokenCodeRE.MatchString(code) {
+		if !tokenCodeRE().MatchString(code) {
 			v.fail(&code, "tokenCode", `Member must satisfy regular expression pattern: [\d]*`)
 		}
 	}
@@ -119,7 +122,7 @@ func (e *Emulator) assumeRole(p *principal, params url.Values, reqID string, now
 	sessionName, hasName := optional(params, "RoleSessionName")
 	if hasName {
 		v.length(sessionName, "roleSessionName", 2, 64)
-		if !sessionNameRE.MatchString(sessionName) {
+		if !sessionNameRE().MatchString(sessionName) {
 			v.fail(&sessionName, "roleSessionName", `Member must satisfy regular expression pattern: [\w+=,.@-]*`)
 		}
 	} else {
@@ -128,7 +131,7 @@ func (e *Emulator) assumeRole(p *principal, params url.Values, reqID string, now
 	dur := durationParam(&v, params, roleMinDuration, roleMaxDuration, roleDefault)
 	if externalID, ok := optional(params, "ExternalId"); ok {
 		v.length(externalID, "externalId", 2, 1224)
-		if !externalIDRE.MatchString(externalID) {
+		if !externalIDRE().MatchString(externalID) {
 			v.fail(&externalID, "externalId", `Member must satisfy regular expression pattern: [\w+=,.@:\/-]*`)
 		}
 	}

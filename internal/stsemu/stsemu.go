@@ -211,7 +211,7 @@ type pendingFault struct {
 	remaining int
 }
 
-var nameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]{1,64}$`) })
 
 // New returns an emulator with no users or roles.
 func New(opts Options) *Emulator {
@@ -254,7 +254,7 @@ func (e *Emulator) AddUserWithoutMFA(name string) (User, error) {
 }
 
 func (e *Emulator) addUser(name string, withMFA bool) (User, error) {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return User{}, fmt.Errorf("stsemu: invalid IAM user name %q", name)
 	}
 	u := &user{
