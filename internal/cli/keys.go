@@ -180,11 +180,7 @@ func newRemoveCmd(app *App) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			name := args[0]
-			cfg, err := app.loadConfig()
-			if err != nil {
-				return err
-			}
-			st, err := app.openStore(ctx, cfg)
+			cfg, st, err := app.configAndStore(ctx)
 			if err != nil {
 				return err
 			}
@@ -275,11 +271,7 @@ func newListCmd(app *App) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, err := app.loadConfig()
-			if err != nil {
-				return err
-			}
-			st, err := app.openStore(ctx, cfg)
+			cfg, st, err := app.configAndStore(ctx)
 			if err != nil {
 				return err
 			}

@@ -189,6 +189,27 @@ func (a *App) call(ctx context.Context, op string, in, out any) error {
 	return c.Call(ctx, op, in, out)
 }
 
+// configAndProfile loads the configuration and resolves the profile to act
+// on (see pickProfile).
+func (a *App) configAndProfile(given string) (*configs.Config, string, error) {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	name, err := a.pickProfile(cfg, given)
+	return cfg, name, err
+}
+
+// configAndStore loads the configuration and opens its keystore.
+func (a *App) configAndStore(ctx context.Context) (*configs.Config, keystore.Store, error) {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := a.openStore(ctx, cfg)
+	return cfg, st, err
+}
+
 // pickProfile resolves the profile to act on: the flag or argument, else
 // $MFAD_PROFILE, else the only configured profile, else "default".
 func (a *App) pickProfile(cfg *configs.Config, given string) (string, error) {
