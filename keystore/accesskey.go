@@ -211,7 +211,7 @@ func RemoveProfile(ctx context.Context, s Store, profile string) error {
 		return err
 	}
 	var present []Item
-	for _, item := range Items {
+	for _, item := range Items() {
 		v, err := s.Get(ctx, profile, item)
 		switch {
 		case errors.Is(err, ErrNotFound):

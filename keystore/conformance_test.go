@@ -165,7 +165,7 @@ func runConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		if err := RemoveProfile(ctx, s, "dev"); err != nil {
 			t.Fatalf("RemoveProfile: %v", err)
 		}
-		for _, item := range Items {
+		for _, item := range Items() {
 			if _, err := s.Get(ctx, "dev", item); !errors.Is(err, ErrNotFound) {
 				t.Errorf("Get %s after RemoveProfile: err = %v; want ErrNotFound", item, err)
 			}
@@ -208,7 +208,7 @@ func runConformance(t *testing.T, newStore func(t *testing.T) Store) {
 			wg.Go(func() {
 				p := fmt.Sprintf("c%02d", i)
 				errs <- s.Set(ctx, p, SessionItem, []byte(p))
-				errs <- s.Set(ctx, "shared", Items[i%len(Items)], []byte("v"))
+				errs <- s.Set(ctx, "shared", Items()[i%len(Items())], []byte("v"))
 			})
 		}
 		wg.Wait()
@@ -227,7 +227,7 @@ func runConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		for _, p := range want[:10] {
 			mustGet(t, s, p, SessionItem, []byte(p))
 		}
-		for _, item := range Items {
+		for _, item := range Items() {
 			mustGet(t, s, "shared", item, []byte("v"))
 		}
 	})

@@ -27,7 +27,7 @@ const (
 )
 
 // Items lists every item a profile may have, in a fixed order.
-var Items = []Item{AccessKeyItem, SessionItem, TOTPItem, RoleSessionItem}
+func Items() []Item { return []Item{AccessKeyItem, SessionItem, TOTPItem, RoleSessionItem} }
 
 // ErrNotFound reports that a profile has no value for an item. Backends wrap
 // it with the profile and item; test for it with errors.Is.

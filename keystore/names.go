@@ -51,8 +51,8 @@ func checkKey(profile string, item Item) error {
 		return err
 	}
 	if !validItem(item) {
-		names := make([]string, len(Items))
-		for i, it := range Items {
+		names := make([]string, len(Items()))
+		for i, it := range Items() {
 			names[i] = string(it)
 		}
 		return fmt.Errorf("unknown keystore item %q: use one of %s", item, strings.Join(names, ", "))

@@ -332,7 +332,7 @@ func (x osIndex) add(profile string, item Item) {
 	}
 	items := append(x[profile], item)
 	// Keep the order of Items, so the stored index is stable.
-	slices.SortFunc(items, func(a, b Item) int { return slices.Index(Items, a) - slices.Index(Items, b) })
+	slices.SortFunc(items, func(a, b Item) int { return slices.Index(Items(), a) - slices.Index(Items(), b) })
 	x[profile] = items
 }
 

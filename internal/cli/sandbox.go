@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -78,7 +79,7 @@ another shell.`,
 			fmt.Fprintf(out, "Virtual MFA device %s: %s\n", sb.user.MFASerial, sb.emu.OTPURI(sb.user))
 			fmt.Fprintf(out, "Profiles: %s (MFA session), %s (role %s)\n\n", sandboxProfile, sandboxRoleProfile, sb.roleARN)
 			fmt.Fprintln(out, "Paste into another shell (bash, zsh):")
-			fmt.Fprintf(out, "unset %s\n", joinWords(shadowing))
+			fmt.Fprintf(out, "unset %s\n", strings.Join(shadowing(), " "))
 			for _, v := range vars {
 				fmt.Fprintf(out, "export %s=%s\n", v[0], shQuote(v[1]))
 			}
@@ -90,17 +91,6 @@ another shell.`,
 	cmd.Flags().StringVar(&profile, "profile", sandboxProfile, "sandbox profile for CMD: sandbox or sandbox-admin")
 	cmd.Flags().SetInterspersed(false)
 	return cmd
-}
-
-func joinWords(ws []string) string {
-	s := ""
-	for i, w := range ws {
-		if i > 0 {
-			s += " "
-		}
-		s += w
-	}
-	return s
 }
 
 // sandbox is a running emulator, daemon and runtime directory.

@@ -133,9 +133,11 @@ func auditPath(app *App) string {
 
 // shadowing lists variables that would take precedence over the container
 // credentials endpoint in SDKs' credential chains.
-var shadowing = []string{
-	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-	"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE",
+func shadowing() []string {
+	return []string{
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+		"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE",
+	}
 }
 
 // envVars are the variables that point a client at the endpoint.
@@ -187,19 +189,19 @@ func writeEnv(w io.Writer, format string, r ipc.EnvReply) error {
 	vars := envVars(r)
 	switch format {
 	case "sh", "bash", "zsh":
-		fmt.Fprintf(w, "unset %s;\n", strings.Join(shadowing, " "))
+		fmt.Fprintf(w, "unset %s;\n", strings.Join(shadowing(), " "))
 		for _, v := range vars {
 			fmt.Fprintf(w, "export %s=%s;\n", v[0], shQuote(v[1]))
 		}
 	case "fish":
-		for _, s := range shadowing {
+		for _, s := range shadowing() {
 			fmt.Fprintf(w, "set -e %s;\n", s)
 		}
 		for _, v := range vars {
 			fmt.Fprintf(w, "set -gx %s %s;\n", v[0], shQuote(v[1]))
 		}
 	case "powershell", "pwsh":
-		for _, s := range shadowing {
+		for _, s := range shadowing() {
 			fmt.Fprintf(w, "Remove-Item Env:%s -ErrorAction SilentlyContinue\n", s)
 		}
 		for _, v := range vars {
@@ -227,7 +229,7 @@ func shQuote(s string) string {
 // childEnv is base without the shadowing variables, plus vars.
 func childEnv(base []string, vars [][2]string) []string {
 	drop := map[string]bool{}
-	for _, s := range shadowing {
+	for _, s := range shadowing() {
 		drop[s] = true
 	}
 	for _, v := range vars {
@@ -444,7 +446,7 @@ func runChild(app *App, args []string, env []string) error {
 	child.Env = env
 	child.Stdin, child.Stdout, child.Stderr = app.Stdin, app.Stdout, app.Stderr
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwardedSignals...)
+	signal.Notify(sigs, forwardedSignals()...)
 	defer signal.Stop(sigs)
 	if err := child.Start(); err != nil {
 		return fmt.Errorf("cannot run %s: %w", args[0], err)

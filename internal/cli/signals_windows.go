@@ -5,4 +5,6 @@ package cli
 import "os"
 
 // forwardedSignals are passed on to the child of `mfad exec`.
-var forwardedSignals = []os.Signal{os.Interrupt}
+func forwardedSignals() []os.Signal {
+	return []os.Signal{os.Interrupt}
+}
