@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/internal/benchbase"
 	"github.com/c0950fac/mfad/internal/clock"
 	"github.com/c0950fac/mfad/internal/stsemu"
 	"github.com/c0950fac/mfad/internal/testenv"
@@ -96,38 +97,6 @@ func (w *stubWriter) Write(b []byte) (int, error) {
 }
 func (w *stubWriter) WriteHeader(s int) { w.status = s }
 
-// bareHandler is the baseline: a plain handler that checks a token in
-// constant time and writes prepared bytes with the endpoint's headers.
-type bareHandler struct {
-	token string
-	body  []byte
-}
-
-func (b *bareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h["Content-Type"] = jsonType
-	h["Cache-Control"] = noStore
-	h["X-Content-Type-Options"] = nosniff
-	if !equalConstantTime(r.Header.Get("Authorization"), b.token) {
-		w.WriteHeader(http.StatusForbidden)
-		return
-	}
-	w.Write(b.body)
-}
-
-// equalConstantTime compares two strings in time that depends only on
-// their lengths, without converting them to byte slices.
-func equalConstantTime(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	var v byte
-	for i := 0; i < len(a); i++ {
-		v |= a[i] ^ b[i]
-	}
-	return v == 0
-}
-
 // credsRequest is a request as an AWS SDK sends it.
 func credsRequest(host, profile, token string) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, "http://"+host+CredentialsPath+profile, nil)
@@ -155,7 +124,7 @@ func BenchmarkEndpointHit(b *testing.B) {
 			w := newBenchWorld(b, c.audit)
 			var h http.Handler = w.d.NewEndpoint(benchHost)
 			if c.bare {
-				h = &bareHandler{token: w.tok.Value, body: w.body}
+				h = benchbase.NewBare(w.tok.Value, w.body)
 			}
 			r := credsRequest(benchHost, "work", w.tok.Value)
 			sw := &stubWriter{h: http.Header{}}
@@ -186,7 +155,7 @@ func BenchmarkEndpointHitParallel(b *testing.B) {
 			w := newBenchWorld(b, nil)
 			var h http.Handler = w.d.NewEndpoint(benchHost)
 			if name == "bare" {
-				h = &bareHandler{token: w.tok.Value, body: w.body}
+				h = benchbase.NewBare(w.tok.Value, w.body)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -218,7 +187,7 @@ func BenchmarkEndpointHTTP(b *testing.B) {
 			host := ln.Addr().String()
 			var h http.Handler = w.d.NewEndpoint(host)
 			if name == "bare" {
-				h = &bareHandler{token: w.tok.Value, body: w.body}
+				h = benchbase.NewBare(w.tok.Value, w.body)
 			}
 			srv := NewHTTPServer(h)
 			go srv.Serve(ln)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -238,6 +239,20 @@ func TestHelperSDKClient(t *testing.T) {
 		t.Skip("helper process for the end-to-end tests")
 	}
 	ctx := context.Background()
+	cfg, creds := sdkCredentials(ctx)
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(5)
+	}
+	json.NewEncoder(os.Stdout).Encode(sdkIdentity{Arn: *out.Arn, AccessKeyID: creds.AccessKeyID, Source: creds.Source, Expires: creds.Expires})
+	os.Exit(0)
+}
+
+// sdkCredentials loads the default AWS configuration and retrieves
+// credentials as any Go program does, exiting 3 or 4 when it cannot (for
+// the helper processes).
+func sdkCredentials(ctx context.Context) (aws.Config, aws.Credentials) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -248,13 +263,7 @@ func TestHelperSDKClient(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(4)
 	}
-	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(5)
-	}
-	json.NewEncoder(os.Stdout).Encode(sdkIdentity{Arn: *out.Arn, AccessKeyID: creds.AccessKeyID, Source: creds.Source, Expires: creds.Expires})
-	os.Exit(0)
+	return cfg, creds
 }
 
 func helperArgs() []string {

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-
 	"github.com/c0950fac/mfad/daemon"
 	"github.com/c0950fac/mfad/internal/testenv"
 )
@@ -59,16 +57,7 @@ func TestHelperAuditedClient(t *testing.T) {
 		t.Skip("helper process for the end-to-end tests")
 	}
 	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(3)
-	}
-	creds, err := cfg.Credentials.Retrieve(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(4)
-	}
+	_, creds := sdkCredentials(ctx)
 	exe, _ := os.Executable()
 	out := auditedClient{PID: os.Getpid(), Exe: exe, AccessKeyID: creds.AccessKeyID, Token: os.Getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")}
 	want := fmt.Sprintf(`"pid":%d,`, os.Getpid())

@@ -14,6 +14,7 @@ import (
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/daemon"
+	"github.com/c0950fac/mfad/internal/benchbase"
 	"github.com/c0950fac/mfad/internal/stsemu"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
@@ -85,7 +86,7 @@ func startInproc(ctx context.Context, servers []string, dir string) (w *inproc, 
 		if err != nil {
 			return nil, err
 		}
-		h := &bareHandler{token: tok, body: body}
+		h := benchbase.NewBare(tok, body)
 		ln, err := daemon.ListenEndpoint("127.0.0.1:0")
 		if err != nil {
 			return nil, err
