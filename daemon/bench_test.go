@@ -351,6 +351,14 @@ func TestConcurrentHTTPFetchesShareOneRenewal(t *testing.T) {
 			}
 		}(c)
 	}
+	// Jump only once the daemon is quiet: a request signed before the jump
+	// and checked after it would fail on its signature time.
+	testenv.WaitFor(t, "a quiet daemon", func() bool {
+		p := d.profiles["admin"]
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return p.role != nil && !p.kicked.Load()
+	})
 	e.Clock.Set(testenv.Start.Add(61 * time.Minute))
 	close(start)
 	wg.Wait()

@@ -309,52 +309,59 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error 
 }
 
 // renewRole assumes p's role from its key profile's MFA session. Concurrent
-// callers share one STS call.
+// callers share one STS call. When a new MFA session arrives during the
+// call, the role is assumed again from it: a role session carries the MFA
+// age of the session it was made from.
 func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error) {
 	v, err, _ := d.sf.Do("role/"+p.name, func() (any, error) {
-		d.mu.Lock()
-		mfa := p.key.mfa
-		now := d.clock.Now()
-		if mfa == nil || !mfa.Valid(now, minServe) {
-			d.mu.Unlock()
-			return nil, lockedError(p)
-		}
-		// Another caller may have renewed it while this one waited.
-		if p.role != nil && p.role.MFAAt.Equal(mfa.MFAAt) && now.Before(p.role.Credentials.Expiration.Add(-refreshLead(p.prof))) {
-			snap := p.served.Load()
-			d.mu.Unlock()
-			return snap, nil
-		}
-		d.mu.Unlock()
 		// STS calls are not tied to one client's request: a client that
 		// gives up must not cancel the renewal the others wait for.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		rs, err := d.broker.AssumeRole(cctx, p.prof, mfa)
-		now = d.clock.Now()
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if err != nil {
-			p.failures++
-			p.retryAt = now.Add(backoff(p.failures))
-			p.lastErr = err.Error()
-			d.log.Warn("role renewal failed; serving the current credentials while they last", "profile", p.name, "attempt", p.failures, "retry_at", p.retryAt, "error", err)
+		for attempt := 0; ; attempt++ {
+			d.mu.Lock()
+			mfa := p.key.mfa
+			now := d.clock.Now()
+			if mfa == nil || !mfa.Valid(now, minServe) {
+				d.mu.Unlock()
+				return nil, lockedError(p)
+			}
+			// Another caller may have renewed it while this one waited.
+			if p.role != nil && p.role.MFAAt.Equal(mfa.MFAAt) && now.Before(p.role.Credentials.Expiration.Add(-refreshLead(p.prof))) {
+				snap := p.served.Load()
+				d.mu.Unlock()
+				return snap, nil
+			}
+			d.mu.Unlock()
+			rs, err := d.broker.AssumeRole(cctx, p.prof, mfa)
+			now = d.clock.Now()
+			d.mu.Lock()
+			if p.key.mfa != mfa && attempt < 3 {
+				// The MFA session changed during the call: whatever the
+				// outcome, assume the role again from the new one.
+				d.mu.Unlock()
+				continue
+			}
+			if err != nil {
+				p.failures++
+				p.retryAt = now.Add(backoff(p.failures))
+				p.lastErr = err.Error()
+				d.log.Warn("role renewal failed; serving the current credentials while they last", "profile", p.name, "attempt", p.failures, "retry_at", p.retryAt, "error", err)
+				d.scheduleLocked(p.key, now)
+				d.mu.Unlock()
+				return nil, err
+			}
+			p.role = rs
+			p.failures, p.retryAt, p.lastErr = 0, time.Time{}, ""
+			if err := session.SaveRole(cctx, d.store, rs); err != nil {
+				d.log.Warn("could not cache role session", "profile", p.name, "error", err)
+			}
+			d.rebuildLocked(p.key, now)
 			d.scheduleLocked(p.key, now)
-			return nil, err
+			snap := p.served.Load()
+			d.mu.Unlock()
+			return snap, nil
 		}
-		if p.key.mfa != mfa {
-			// The MFA session changed during the call: this role session
-			// carries the old MFA age; let the next renewal use the new one.
-			return p.served.Load(), nil
-		}
-		p.role = rs
-		p.failures, p.retryAt, p.lastErr = 0, time.Time{}, ""
-		if err := session.SaveRole(cctx, d.store, rs); err != nil {
-			d.log.Warn("could not cache role session", "profile", p.name, "error", err)
-		}
-		d.rebuildLocked(p.key, now)
-		d.scheduleLocked(p.key, now)
-		return p.served.Load(), nil
 	})
 	if err != nil {
 		return nil, err
@@ -378,9 +385,29 @@ func (d *Daemon) kick(p *profState) {
 	d.mu.Unlock()
 	go func() {
 		defer d.wg.Done()
-		defer p.kicked.Store(false)
-		_, _ = d.renewRole(d.bg, p)
+		for {
+			_, err := d.renewRole(d.bg, p)
+			p.kicked.Store(false)
+			// A new MFA session may have arrived while this renewal ran
+			// with the old one, and its own kick found this one under way.
+			if err != nil || !d.roleStale(p) || !p.kicked.CompareAndSwap(false, true) {
+				return
+			}
+		}
 	}()
+}
+
+// roleStale reports whether p's role session is missing or was made from an
+// MFA session other than the current one, with a renewal allowed now.
+func (d *Daemon) roleStale(p *profState) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	mfa := p.key.mfa
+	now := d.clock.Now()
+	if d.closed || mfa == nil || !mfa.Valid(now, minServe) || now.Before(p.retryAt) {
+		return false
+	}
+	return p.role == nil || !p.role.MFAAt.Equal(mfa.MFAAt)
 }
 
 // rebuildLocked prepares new snapshots for k's profiles. d.mu is held.

@@ -31,14 +31,23 @@ func (d *Daemon) scheduleLocked(k *keyState, now time.Time) {
 			case p.failures > 0:
 				consider(p.retryAt)
 			case p.role == nil:
-				consider(now)
+				// Renew now, unless a renewal is under way: it schedules
+				// what follows when it ends.
+				if !p.kicked.Load() {
+					consider(now)
+				}
 			default:
 				consider(p.role.Credentials.Expiration.Add(-refreshLead(p.prof)))
 			}
 		}
 		if k.needCode {
-			if !k.codeRetryAt.IsZero() {
+			switch {
+			case k.codeBusy:
+				// A code fetch is under way; it reschedules when it ends.
+			case !k.codeRetryAt.IsZero():
 				consider(k.codeRetryAt)
+			default:
+				consider(now)
 			}
 		} else {
 			consider(codeDueAt(k))
@@ -151,11 +160,11 @@ func (d *Daemon) fetchCode(k *keyState) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	k.codeBusy = false
-	if err == nil {
+	if err == nil || !k.needCode {
+		// Done, or unlocked meanwhile; a new need may have arisen while
+		// this fetch ran.
+		d.scheduleLocked(k, now)
 		return
-	}
-	if !k.needCode {
-		return // unlocked meanwhile
 	}
 	if errors.Is(err, mfacode.ErrNeedsHuman) {
 		// Keep asking, at a pace a person can bear.

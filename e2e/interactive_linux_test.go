@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -9,16 +10,19 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/c0950fac/mfad/internal/testpty"
 )
 
 // ptySession runs mfad on a pseudo-terminal, as a person would.
 type ptySession struct {
-	t   *testing.T
-	mu  sync.Mutex
-	out bytes.Buffer
-	in  func(string)
-	cmd *exec.Cmd
+	t    *testing.T
+	mu   sync.Mutex
+	out  bytes.Buffer
+	in   func(string)
+	cmd  *exec.Cmd
+	term *os.File
 }
 
 func (w *world) onTerminal(args ...string) *ptySession {
@@ -28,7 +32,7 @@ func (w *world) onTerminal(args ...string) *ptySession {
 	cmd.Env = w.env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = terminal, terminal, terminal
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-	s := &ptySession{t: w.t, cmd: cmd}
+	s := &ptySession{t: w.t, cmd: cmd, term: terminal}
 	s.in = func(line string) { controller.WriteString(line + "\n") }
 	go func() {
 		buf := make([]byte, 4096)
@@ -46,6 +50,24 @@ func (w *world) onTerminal(args ...string) *ptySession {
 		w.t.Fatal(err)
 	}
 	return s
+}
+
+// hiddenInput waits until the program has turned the terminal's echo off
+// (as it does before reading a secret), so that what is typed next is not
+// echoed because it arrived early.
+func (s *ptySession) hiddenInput() {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		tio, err := unix.IoctlGetTermios(int(s.term.Fd()), unix.TCGETS)
+		if err == nil && tio.Lflag&unix.ECHO == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the terminal's echo never went off: %v; it shows %q", err, s.screen())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // expect waits until the terminal shows text.
@@ -92,32 +114,34 @@ func TestTerminalPrompts(t *testing.T) {
 	// add asks for the key with hidden input: nothing typed is echoed.
 	s := w.onTerminal("add", "work")
 	s.expect("Access key id: ")
+	s.hiddenInput()
 	s.in(w.user.AccessKeyID)
 	s.expect("Secret access key: ")
+	s.hiddenInput()
 	s.in(w.user.SecretAccessKey)
 	if err := s.wait(); err != nil {
 		t.Fatalf("add: %v: %q", err, s.screen())
 	}
+	s.expect("Stored the access key")
 	w.check("the terminal during add", s.screen())
-	if !strings.Contains(s.screen(), "Stored the access key") {
-		t.Fatalf("add: %q", s.screen())
-	}
 
 	// exec on a locked profile asks for a code, then runs the command.
+	// (The code is visible as typed, as authenticator codes usually are.)
 	s = w.onTerminal("exec", "--profile", "admin", "--", "sh", "-c", "echo command-ran")
 	s.expect("MFA code for work: ")
 	s.in(w.emu.Code(w.user, time.Now()))
-	s.expect("command-ran")
 	if err := s.wait(); err != nil {
 		t.Fatalf("exec: %v: %q", err, s.screen())
 	}
+	s.expect("command-ran")
 
 	// unlock asks for the code; a wrong one gets an error that says why.
 	w.must(nil, "lock", "work")
 	s = w.onTerminal("unlock", "work")
 	s.expect("MFA code for work: ")
 	s.in("12345")
-	if err := s.wait(); err == nil || !strings.Contains(s.screen(), "exactly 6 digits") {
-		t.Fatalf("unlock with 5 digits: %v: %q", err, s.screen())
+	if err := s.wait(); err == nil {
+		t.Fatalf("unlock with 5 digits succeeded: %q", s.screen())
 	}
+	s.expect("exactly 6 digits")
 }

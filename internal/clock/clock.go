@@ -54,8 +54,14 @@ func (f *Fake) Now() time.Time {
 	return f.now
 }
 
-// AfterFunc schedules fn at Now()+d.
+// AfterFunc schedules fn at Now()+d. Like time.AfterFunc, a callback
+// that is already due runs at once, in its own goroutine.
 func (f *Fake) AfterFunc(d time.Duration, fn func()) Timer {
+	if d <= 0 {
+		t := &fakeTimer{clock: f, fn: fn}
+		go fn()
+		return t
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.seq++
@@ -70,7 +76,8 @@ func (f *Fake) Advance(d time.Duration) time.Time {
 	return f.Set(f.Now().Add(d))
 }
 
-// Set moves the clock to t (forward or back) and fires due timers.
+// Set moves the clock forward to t and fires due timers. The clock never
+// goes back: when goroutines advance it concurrently, the latest time wins.
 func (f *Fake) Set(t time.Time) time.Time {
 	t = t.Round(0)
 	for {
@@ -82,9 +89,12 @@ func (f *Fake) Set(t time.Time) time.Time {
 			return f.timers[i].at.Before(f.timers[j].at)
 		})
 		if len(f.timers) == 0 || f.timers[0].at.After(t) {
-			f.now = t
+			if t.After(f.now) {
+				f.now = t
+			}
+			now := f.now
 			f.mu.Unlock()
-			return t
+			return now
 		}
 		next := f.timers[0]
 		f.timers = f.timers[1:]

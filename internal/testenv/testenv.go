@@ -42,6 +42,11 @@ func New(t testing.TB) *Env {
 	clk := clock.NewFake(Start)
 	e := &Env{T: t, Clock: clk, Log: &SafeBuffer{}}
 	e.Logger = slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log of the failed test:\n%s", e.Log.String())
+		}
+	})
 	emu, err := stsemu.Start(stsemu.Options{Now: clk.Now, Logger: e.Logger})
 	if err != nil {
 		t.Fatal(err)
