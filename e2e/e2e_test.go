@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -169,6 +170,33 @@ func (w *world) must(stdin []byte, args ...string) string {
 		w.t.Fatalf("mfad %s: %v\n%s%s", strings.Join(args, " "), err, out, errs)
 	}
 	return out
+}
+
+// envVars returns what `mfad env --profile PROFILE --format json` prints.
+func (w *world) envVars(profile string) map[string]string {
+	w.t.Helper()
+	var env map[string]string
+	if err := json.Unmarshal([]byte(w.must(nil, "env", "--profile", profile, "--format", "json")), &env); err != nil {
+		w.t.Fatal(err)
+	}
+	return env
+}
+
+// endpointStatus fetches url with token, as an SDK does, and returns the
+// status; the body is read and discarded.
+func endpointStatus(url, token string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
 }
 
 // check fails the test when text holds a long-term secret.
@@ -386,13 +414,7 @@ func TestEndpointRefusals(t *testing.T) {
 	w := newWorld(t)
 	w.startDaemon()
 	w.must([]byte(w.user.AccessKeyID+"\n"+w.user.SecretAccessKey+"\n"), "add", "work")
-	var env struct {
-		AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN string
-	}
-	out := w.must(nil, "env", "--profile", "work", "--format", "json")
-	if err := json.Unmarshal([]byte(out), &env); err != nil {
-		t.Fatal(err)
-	}
+	env := w.envVars("work")
 	get := func(url, token string) (int, map[string]string, time.Duration) {
 		req, _ := http.NewRequest("GET", url, nil)
 		if token != "" {
@@ -411,7 +433,7 @@ func TestEndpointRefusals(t *testing.T) {
 		}
 		return resp.StatusCode, body, time.Since(start)
 	}
-	url, tok := env.AWS_CONTAINER_CREDENTIALS_FULL_URI, env.AWS_CONTAINER_AUTHORIZATION_TOKEN
+	url, tok := env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
 	if code, body, _ := get(url, ""); code != 403 || body["code"] == "" || body["AccessKeyId"] != "" {
 		t.Fatalf("no token: %d %v", code, body)
 	}
@@ -492,14 +514,8 @@ func TestExecExitStatusAndTokenRevocation(t *testing.T) {
 	out := w.must(nil, "exec", "--profile", "work", "--", "sh", "-c", `printf '%s %s' "$AWS_CONTAINER_CREDENTIALS_FULL_URI" "$AWS_CONTAINER_AUTHORIZATION_TOKEN"`)
 	url, tok, _ := strings.Cut(out, " ")
 	testenv.WaitFor(t, "revocation", func() bool {
-		req, _ := http.NewRequest("GET", url, nil)
-		req.Header.Set("Authorization", tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 403
+		code, err := endpointStatus(url, tok)
+		return err == nil && code == 403
 	})
 }
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,19 +19,10 @@ func TestClientsSurviveADaemonRestart(t *testing.T) {
 	w.startDaemon()
 	w.addAndUnlock()
 
-	var env map[string]string
-	if err := json.Unmarshal([]byte(w.must(nil, "env", "--profile", "work", "--format", "json")), &env); err != nil {
-		t.Fatal(err)
-	}
+	env := w.envVars("work")
 	fetch := func() int {
-		req, _ := http.NewRequest("GET", env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], nil)
-		req.Header.Set("Authorization", env["AWS_CONTAINER_AUTHORIZATION_TOKEN"])
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := endpointStatus(env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], env["AWS_CONTAINER_AUTHORIZATION_TOKEN"])
+		return code
 	}
 	if code := fetch(); code != 200 {
 		t.Fatalf("before the restart: %d", code)

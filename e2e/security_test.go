@@ -155,22 +155,14 @@ func TestRevokedTokenRefusedAtOnce(t *testing.T) {
 	w := newWorld(t)
 	w.startDaemon()
 	w.addAndUnlock()
-	var env map[string]string
-	if err := json.Unmarshal([]byte(w.must(nil, "env", "--profile", "work", "--format", "json")), &env); err != nil {
-		t.Fatal(err)
-	}
+	env := w.envVars("work")
 	url, tok, file := env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], env["AWS_CONTAINER_AUTHORIZATION_TOKEN"], env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"]
-	c := &http.Client{}
 	fetch := func() int {
-		req, _ := http.NewRequest("GET", url, nil)
-		req.Header.Set("Authorization", tok)
-		resp, err := c.Do(req)
+		code, err := endpointStatus(url, tok)
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		return code
 	}
 	if code := fetch(); code != 200 {
 		t.Fatalf("before revocation: %d", code)
@@ -210,10 +202,7 @@ func TestEndpointRefusesBrowsers(t *testing.T) {
 	w := newWorld(t)
 	w.startDaemon()
 	w.addAndUnlock()
-	var env map[string]string
-	if err := json.Unmarshal([]byte(w.must(nil, "env", "--profile", "work", "--format", "json")), &env); err != nil {
-		t.Fatal(err)
-	}
+	env := w.envVars("work")
 	url, tok := env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
 	port := url[strings.LastIndex(url, ":")+1 : strings.Index(url, "/v1/")]
 	for _, tc := range []struct {
