@@ -111,7 +111,6 @@ func (d *Daemon) service(k *keyState) {
 		if due := codeDueAt(k); !now.Before(due) {
 			if !k.needCode {
 				k.needCode = true
-				k.codeSince = now
 				k.codeReason = d.codeReason(k)
 				k.codeRetryAt = time.Time{}
 				d.log.Warn("a new MFA code is needed", "profile", k.name, "reason", k.codeReason)

@@ -24,7 +24,6 @@ type keyState struct {
 	// needCode is set while a new MFA code is wanted; codeReason says why.
 	needCode   bool
 	codeReason string
-	codeSince  time.Time
 	codeErr    string
 	// codeAttempts counts failed automatic code attempts, for backoff.
 	codeAttempts int
@@ -44,11 +43,10 @@ type profState struct {
 	// served is what the endpoint hands out; nil when nothing is servable.
 	served atomic.Pointer[snapshot]
 	// refresh backoff after failed role renewals.
-	failures  int
-	retryAt   time.Time
-	lastErr   string
-	kicked    atomic.Bool
-	lastFetch atomic.Int64
+	failures int
+	retryAt  time.Time
+	lastErr  string
+	kicked   atomic.Bool
 }
 
 // isRole reports whether the profile assumes a role.
@@ -76,8 +74,6 @@ type snapshot struct {
 	staleAt int64
 	// refreshAt (unix nanoseconds) is when a background renewal is due.
 	refreshAt int64
-	// lapsed reports that the MFA window has closed with no new code.
-	lapsed bool
 }
 
 // containerCreds is the container credentials provider's response body.
@@ -111,7 +107,6 @@ func buildSnapshot(p *profState, now time.Time) *snapshot {
 	exp := s.Credentials.Expiration
 	served := exp
 	stale := exp.Add(-minServe)
-	lapsed := false
 	if max := p.key.prof.MFAMaxAge; max > 0 {
 		w := s.MFAAt.Add(max)
 		if now.Before(w) {
@@ -120,7 +115,6 @@ func buildSnapshot(p *profState, now time.Time) *snapshot {
 				stale = w
 			}
 		} else {
-			lapsed = true
 			if c := now.Add(lapsedServe); c.Before(served) {
 				served = c
 			}
@@ -142,7 +136,7 @@ func buildSnapshot(p *profState, now time.Time) *snapshot {
 	})
 	c := s.Credentials
 	c.Expiration = served
-	return &snapshot{body: body, contentLength: []string{strconv.Itoa(len(body))}, creds: c, expires: served, staleAt: stale.UnixNano(), refreshAt: refresh, lapsed: lapsed}
+	return &snapshot{body: body, contentLength: []string{strconv.Itoa(len(body))}, creds: c, expires: served, staleAt: stale.UnixNano(), refreshAt: refresh}
 }
 
 func refreshLead(p *configs.Profile) time.Duration {
