@@ -100,17 +100,24 @@ func TestAuditNamesTheClientProcess(t *testing.T) {
 		}
 		return false
 	}
-	for _, e := range readAudit(t, auditLog) {
-		switch {
-		case e.Event == daemon.AuditFetch && e.PID == c.PID:
-			fetch = &e
-		case e.Event == daemon.AuditFetch && e.Via == "credential-process":
-			cpLine = &e
-		case e.Event == daemon.AuditTokenIssued && e.TokenKind == daemon.TokenExec:
-			execToken = e.TokenID
-			if e.Exe != w.bin || e.Profile != "work" {
-				t.Errorf("exec token issued to %+v, want %s", e, w.bin)
+	// Audit lines are written asynchronously: wait for both fetches' lines.
+	testenv.WaitFor(t, "the fetches' audit lines", func() bool {
+		fetch, cpLine, execToken = nil, nil, ""
+		for _, e := range readAudit(t, auditLog) {
+			switch {
+			case e.Event == daemon.AuditFetch && e.PID == c.PID:
+				fetch = &e
+			case e.Event == daemon.AuditFetch && e.Via == "credential-process":
+				cpLine = &e
+			case e.Event == daemon.AuditTokenIssued && e.TokenKind == daemon.TokenExec:
+				execToken = e.TokenID
 			}
+		}
+		return fetch != nil && cpLine != nil
+	})
+	for _, e := range readAudit(t, auditLog) {
+		if e.Event == daemon.AuditTokenIssued && e.TokenKind == daemon.TokenExec && (e.Exe != w.bin || e.Profile != "work") {
+			t.Errorf("exec token issued to %+v, want %s", e, w.bin)
 		}
 	}
 	if fetch == nil {
