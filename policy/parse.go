@@ -137,6 +137,7 @@ func Parse(data []byte) (*Document, error) {
 		switch name {
 		case "Version":
 			if err := json.Unmarshal(raw, &doc.Version); err != nil {
+				//lint:ignore ST1005 the message starts with the IAM element's own name
 				return nil, fmt.Errorf("Version must be a string such as %q: %w", Version2012, err)
 			}
 			if doc.Version != Version2012 && doc.Version != Version2008 {
@@ -144,6 +145,7 @@ func Parse(data []byte) (*Document, error) {
 			}
 		case "Id":
 			if err := json.Unmarshal(raw, &doc.ID); err != nil {
+				//lint:ignore ST1005 the message starts with the IAM element's own name
 				return nil, fmt.Errorf("Id must be a string: %w", err)
 			}
 		case "Statement":
@@ -161,6 +163,7 @@ func Parse(data []byte) (*Document, error) {
 	for i, raw := range raws {
 		obj, err := decodeObject(raw)
 		if err != nil {
+			//lint:ignore ST1005 the message starts with the IAM element's own name
 			return nil, fmt.Errorf("Statement[%d] is not a JSON object: %w", i, err)
 		}
 		st, err := parseStatement(i, obj)
@@ -210,6 +213,7 @@ func parseStatement(i int, obj map[string]json.RawMessage) (Statement, error) {
 	st := Statement{Index: i}
 	if raw, ok := obj["Sid"]; ok {
 		if err := json.Unmarshal(raw, &st.Sid); err != nil {
+			//lint:ignore ST1005 the message starts with the IAM element's own name
 			return st, fmt.Errorf("Statement[%d]: Sid must be a string: %w", i, err)
 		}
 	}

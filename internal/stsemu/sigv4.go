@@ -116,15 +116,6 @@ func parseAuthorization(h string) (sigv4Auth, *apiError) {
 	return a, nil
 }
 
-func (a *sigv4Auth) signs(header string) bool {
-	for _, h := range a.signedHeaders {
-		if h == header {
-			return true
-		}
-	}
-	return false
-}
-
 // authenticate verifies the request's SigV4 signature and returns the
 // caller. The signature is recomputed with the AWS SDK signer over the
 // headers the client declared as signed.
