@@ -270,7 +270,11 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error 
 			return nil, err
 		}
 		s, err := d.broker.GetSessionToken(ctx, session.UnlockInput{Profile: k.prof, Key: key, Code: code})
-		d.guard.UsedCode(k.prof.MFASerial, code, d.clock.Now())
+		// A code STS refused before checking it (a wrong mfa_serial, say)
+		// was not used: it may be entered again once the cause is fixed.
+		if session.CodeUsed(err) {
+			d.guard.UsedCode(k.prof.MFASerial, code, d.clock.Now())
+		}
 		if err != nil {
 			return nil, err
 		}
