@@ -6,16 +6,36 @@ import (
 	"github.com/c0950fac/mfad/internal/audit"
 )
 
-// fetched records an endpoint request in the audit log.
+// auditConn is the audit record of the connection r came on: the
+// connection-less one when the handler is called directly, nil when there
+// is no audit log.
+func (d *Daemon) auditConn(r *http.Request) *audit.Conn {
+	if c := audit.ConnFrom(r.Context()); c != nil {
+		return c
+	}
+	return d.audit.Shared()
+}
+
+// servedAt counts in the audit log an endpoint request answered with
+// credentials at now (unix nanoseconds).
+func (d *Daemon) servedAt(r *http.Request, now int64, profile, tokenID string) {
+	if c := audit.ConnFrom(r.Context()); c != nil {
+		c.Fetch(now, profile, tokenID, http.StatusOK, "")
+		return
+	}
+	if c := d.audit.Shared(); c != nil {
+		c.Fetch(now, profile, tokenID, http.StatusOK, "")
+	}
+}
+
+// fetched counts in the audit log an endpoint request answered with status.
 func (d *Daemon) fetched(r *http.Request, profile, tokenID string, status int) {
-	if !d.audit.Enabled() {
+	c := d.auditConn(r)
+	if c == nil {
 		return
 	}
 	reason := ""
 	if tokenID == "" && status != http.StatusOK {
-		if !d.audit.AdmitRefusal() {
-			return
-		}
 		switch status {
 		case http.StatusMethodNotAllowed:
 			reason = "method_not_allowed"
@@ -24,22 +44,23 @@ func (d *Daemon) fetched(r *http.Request, profile, tokenID string, status int) {
 		case http.StatusForbidden:
 			reason = "wrong_host_or_browser"
 		}
+		c.Refuse(d.clock.Now().UnixNano(), profile, "", status, reason)
+		return
 	} else if status == http.StatusForbidden {
 		reason = "token_for_another_profile"
 	}
-	d.audit.Record(audit.Entry{Event: audit.Fetch, Via: audit.ViaEndpoint, Profile: profile, TokenID: tokenID, Status: status,
-		Reason: reason, Remote: r.RemoteAddr})
+	c.Fetch(d.clock.Now().UnixNano(), profile, tokenID, status, reason)
 }
 
-// refused records in the audit log an endpoint request for profile whose
+// refused counts in the audit log an endpoint request for profile whose
 // Authorization header holds no valid token.
 func (d *Daemon) refused(r *http.Request, profile string) {
-	if !d.audit.Enabled() || !d.audit.AdmitRefusal() {
+	c := d.auditConn(r)
+	if c == nil {
 		return
 	}
 	id, reason := d.tokens.explain(r.Header.Get("Authorization"))
-	d.audit.Record(audit.Entry{Event: audit.Fetch, Via: audit.ViaEndpoint, Profile: profile, TokenID: id,
-		Status: http.StatusForbidden, Reason: reason, Remote: r.RemoteAddr})
+	c.Refuse(d.clock.Now().UnixNano(), profile, id, http.StatusForbidden, reason)
 }
 
 // auditToken records a token being issued or revoked. pid is the process
