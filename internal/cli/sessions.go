@@ -62,8 +62,8 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 			if err := session.ValidateCode(code); err != nil {
 				return err
 			}
-			var st ipc.ProfileStatus
-			if err := c.Call(ctx, ipc.OpUnlock, ipc.UnlockRequest{Profile: name, Code: code}, &st); err != nil {
+			st, err := c.Unlock(ctx, ipc.UnlockRequest{Profile: name, Code: code})
+			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -126,8 +126,8 @@ func newLockCmd(app *App) *cobra.Command {
 			} else if len(args) > 0 {
 				return errors.New("give a PROFILE or --all, not both")
 			}
-			var lr ipc.LockReply
-			if err := app.call(ctx, ipc.OpLock, req, &lr); err != nil {
+			lr, err := ask(ctx, app, (*ipc.Client).Lock, req)
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Locked: %s\n", strings.Join(lr.Locked, ", "))
@@ -158,8 +158,7 @@ needed) or "work:locked"; it prints nothing and exits 0 when no daemon runs.`,
 			if len(args) == 1 {
 				req.Profile = args[0]
 			}
-			var st ipc.StatusReply
-			err := app.call(ctx, ipc.OpStatus, req, &st)
+			st, err := ask(ctx, app, (*ipc.Client).Status, req)
 			out := cmd.OutOrStdout()
 			if short {
 				if err != nil {
