@@ -67,6 +67,18 @@ func (d *Daemon) Status(names ...string) []ProfileStatus {
 	return out
 }
 
+// statusReply is the daemon's state for the named profiles (all when none).
+func (d *Daemon) statusReply(names ...string) ipc.StatusReply {
+	d.mu.Lock()
+	base := d.base
+	d.mu.Unlock()
+	r := ipc.StatusReply{Endpoint: base, PID: os.Getpid(), Keystore: d.store.Backend(), Profiles: d.Status(names...)}
+	if file := d.keystoreWaiting(); file != "" {
+		r.KeystoreLocked, r.KeystoreFile = true, file
+	}
+	return r
+}
+
 // ServeIPC answers the mfad CLI on the control socket.
 func (d *Daemon) ServeIPC(c ipc.Conn, req *ipc.Request) *ipc.Response {
 	ctx := c.Context()
@@ -121,7 +133,16 @@ func (d *Daemon) dispatch(ctx context.Context, c ipc.Conn, req *ipc.Request) (an
 			}
 			names = []string{in.Profile}
 		}
-		return ipc.StatusReply{Endpoint: d.base, PID: os.Getpid(), Keystore: d.store.Backend(), Profiles: d.Status(names...)}, nil
+		return d.statusReply(names...), nil
+	case ipc.OpPassphrase:
+		in, err := decode[ipc.PassphraseRequest](req)
+		if err != nil {
+			return nil, err
+		}
+		if err := d.GivePassphrase(ctx, []byte(in.Passphrase)); err != nil {
+			return nil, err
+		}
+		return d.statusReply(), nil
 	case ipc.OpUnlock:
 		in, err := decode[ipc.UnlockRequest](req)
 		if err != nil {

@@ -74,7 +74,9 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	}
 	d.restoreTokens(host == prev)
 
-	if err := d.Restore(ctx); err != nil {
+	if file := d.keystoreWaiting(); file != "" {
+		d.log.Warn("the encrypted keystore waits for its passphrase: run `mfad unlock`", "file", file)
+	} else if err := d.Restore(ctx); err != nil {
 		d.log.Warn("some cached sessions could not be restored; unlock those profiles again", "error", err)
 	}
 	srv := NewHTTPServer(d.NewEndpoint(host))

@@ -42,7 +42,11 @@ SIGINT or SIGTERM; sessions stay cached in the keystore for the next start.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg, st, err := app.configAndStore(ctx)
+			cfg, err := app.loadConfig()
+			if err != nil {
+				return err
+			}
+			st, err := app.openDaemonStore(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -316,6 +320,9 @@ func (a *App) unlockOnTerminal(ctx context.Context, c *ipc.Client, name string, 
 	f, ok := a.Stdin.(*os.File)
 	if !ok || !isTerminal(f) {
 		return locked
+	}
+	if err := a.openDaemonKeystore(ctx, c); err != nil {
+		return err
 	}
 	var st ipc.StatusReply
 	if err := c.Call(ctx, ipc.OpStatus, ipc.StatusRequest{Profile: name}, &st); err != nil {
