@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/ipc"
 )
 
@@ -185,7 +186,7 @@ func (d *Daemon) dispatch(ctx context.Context, c ipc.Conn, req *ipc.Request) (an
 		if err != nil {
 			return nil, err
 		}
-		d.audit.record(AuditEntry{Event: AuditFetch, Via: "credential-process", Profile: in.Profile, Status: 200, PID: c.Peer().PID})
+		d.audit.Record(audit.Entry{Event: audit.Fetch, Via: audit.ViaCredentialProcess, Profile: in.Profile, Status: 200, PID: c.Peer().PID})
 		return ipc.CredentialsReply{Version: 1, AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey,
 			SessionToken: cr.SessionToken, Expiration: cr.Expiration.UTC()}, nil
 	case ipc.OpTokens:
@@ -259,7 +260,7 @@ func (d *Daemon) issueClientToken(c ipc.Conn, kind string, in ipc.EnvRequest) (i
 		d.revokeOnClose(c, t.ID)
 	}
 	d.log.Info("token issued", "token", t.ID, "kind", kind, "profile", p.name, "pid", t.PID)
-	d.auditToken(AuditTokenIssued, t, t.PID, "")
+	d.auditToken(audit.TokenIssued, t, t.PID, "")
 	return ipc.EnvReply{URL: d.base + CredentialsPath + p.name, Token: t.Value, TokenFile: file, TokenID: t.ID, Region: p.prof.Region}, nil
 }
 
@@ -303,7 +304,7 @@ func (d *Daemon) revokeToken(id string) (Token, error) {
 	if tm, ok := d.orphans.LoadAndDelete(id); ok {
 		tm.(interface{ Stop() bool }).Stop()
 	}
-	d.auditToken(AuditTokenRevoked, t, 0, "")
+	d.auditToken(audit.TokenRevoked, t, 0, "")
 	if t.File != "" && t.Kind != TokenDaemon {
 		if err := removeTokenFiles(t.File); err != nil {
 			d.log.Warn("could not remove token file", "file", t.File, "error", err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/ipc"
 )
 
@@ -68,7 +69,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	d.tokens.setFile(t.ID, tokPath)
-	d.auditToken(AuditTokenIssued, t, os.Getpid(), "daemon started")
+	d.auditToken(audit.TokenIssued, t, os.Getpid(), "daemon started")
 	if err := writeFileAtomic(filepath.Join(o.RuntimeDir, EndpointFile), []byte(d.base)); err != nil {
 		return err
 	}

@@ -61,22 +61,41 @@ func (a *App) environ() []string {
 func Main() int {
 	app := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	root := NewRoot(app)
-	err := root.ExecuteContext(context.Background())
+	return exitStatus(app, root.ExecuteContext(context.Background()))
+}
+
+// exitStatus prints err, when there is one to print, and returns the exit
+// status it stands for.
+func exitStatus(app *App, err error) int {
 	if err == nil {
 		return 0
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(app.Stderr, "mfad:", ee.err)
+		}
 		return ee.code
 	}
 	fmt.Fprintln(app.Stderr, "mfad:", err)
 	return 1
 }
 
-// exitError carries a child's exit status through cobra.
-type exitError struct{ code int }
+// exitError carries an exit status through cobra: a child's, or a
+// command's own with err to print.
+type exitError struct {
+	code int
+	err  error
+}
 
-func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+func (e *exitError) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("exit status %d", e.code)
+}
+
+func (e *exitError) Unwrap() error { return e.err }
 
 // NewRoot returns the mfad command tree.
 func NewRoot(app *App) *cobra.Command {
@@ -103,7 +122,7 @@ Try it with no AWS account:  mfad sandbox -- aws sts get-caller-identity`,
 		newUnlockCmd(app), newLockCmd(app), newStatusCmd(app),
 		newDaemonCmd(app), newEnvCmd(app), newExecCmd(app), newCredentialProcessCmd(app),
 		newTokensCmd(app), newTOTPCmd(app), newSandboxCmd(app), newPolicyCmd(),
-		newAuditCmd(app),
+		newAuditCmd(app), newExportCmd(app),
 		newServiceCmd(app),
 	)
 	addProfileCompletions(app, root)

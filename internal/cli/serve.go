@@ -23,6 +23,7 @@ import (
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/daemon"
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/mfacode"
@@ -119,9 +120,9 @@ func suggestMaxAge(p *configs.Profile) (time.Duration, bool) {
 
 // openAuditLog opens the audit log for appending: $MFAD_AUDIT_LOG, else
 // $XDG_STATE_HOME/mfad/audit.log (~/.local/state/mfad/audit.log). It is
-// rotated to audit.log.1 past daemon.MaxAuditSize.
-func openAuditLog(app *App) (*daemon.AuditFile, error) {
-	return daemon.OpenAuditFile(auditPath(app), daemon.MaxAuditSize)
+// rotated to audit.log.1 past audit.MaxSize.
+func openAuditLog(app *App) (*audit.File, error) {
+	return audit.OpenFile(auditPath(app), audit.MaxSize)
 }
 
 func auditPath(app *App) string {
