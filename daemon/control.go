@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/ipc"
 )
 
@@ -65,6 +66,18 @@ func (d *Daemon) Status(names ...string) []ProfileStatus {
 		out = append(out, st)
 	}
 	return out
+}
+
+// statusReply is the daemon's state for the named profiles (all when none).
+func (d *Daemon) statusReply(names ...string) ipc.StatusReply {
+	d.mu.Lock()
+	base := d.base
+	d.mu.Unlock()
+	r := ipc.StatusReply{Endpoint: base, PID: os.Getpid(), Keystore: d.store.Backend(), Profiles: d.Status(names...)}
+	if file := d.keystoreWaiting(); file != "" {
+		r.KeystoreLocked, r.KeystoreFile = true, file
+	}
+	return r
 }
 
 // ServeIPC answers the mfad CLI on the control socket: it finds the
@@ -135,6 +148,7 @@ func controlRoutes() map[string]route {
 		ipc.OpRevoke.Name():      handle(ipc.OpRevoke, (*control).Revoke),
 		ipc.OpHold.Name():        handle(ipc.OpHold, (*control).Hold),
 		ipc.OpAdopt.Name():       handle(ipc.OpAdopt, (*control).Adopt),
+		ipc.OpPassphrase.Name():  handle(ipc.OpPassphrase, (*control).Passphrase),
 	}
 }
 
@@ -157,7 +171,15 @@ func (c *control) Status(_ context.Context, in ipc.StatusRequest) (ipc.StatusRep
 		}
 		names = []string{in.Profile}
 	}
-	return ipc.StatusReply{Endpoint: d.base, PID: os.Getpid(), Keystore: d.store.Backend(), Profiles: d.Status(names...)}, nil
+	return d.statusReply(names...), nil
+}
+
+// Passphrase implements ipc.Control.
+func (c *control) Passphrase(ctx context.Context, in ipc.PassphraseRequest) (ipc.StatusReply, error) {
+	if err := c.d.GivePassphrase(ctx, []byte(in.Passphrase)); err != nil {
+		return ipc.StatusReply{}, err
+	}
+	return c.d.statusReply(), nil
 }
 
 // Unlock implements ipc.Control.
@@ -198,7 +220,7 @@ func (c *control) Credentials(ctx context.Context, in ipc.CredentialsRequest) (i
 	if err != nil {
 		return ipc.CredentialsReply{}, err
 	}
-	c.d.audit.record(AuditEntry{Event: AuditFetch, Via: "credential-process", Profile: in.Profile, Status: 200, PID: c.conn.Peer().PID})
+	c.d.audit.Record(audit.Entry{Event: audit.Fetch, Via: audit.ViaCredentialProcess, Profile: in.Profile, Status: 200, PID: c.conn.Peer().PID})
 	return ipc.CredentialsReply{Version: 1, AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey,
 		SessionToken: cr.SessionToken, Expiration: cr.Expiration.UTC()}, nil
 }
@@ -274,7 +296,7 @@ func (d *Daemon) issueClientToken(c ipc.Conn, kind string, in ipc.EnvRequest) (i
 		d.revokeOnClose(c, t.ID)
 	}
 	d.log.Info("token issued", "token", t.ID, "kind", kind, "profile", p.name, "pid", t.PID)
-	d.auditToken(AuditTokenIssued, t, t.PID, "")
+	d.auditToken(audit.TokenIssued, t, t.PID, "")
 	return ipc.EnvReply{URL: d.base + CredentialsPath + p.name, Token: t.Value, TokenFile: file, TokenID: t.ID, Region: p.prof.Region}, nil
 }
 
@@ -318,7 +340,7 @@ func (d *Daemon) revokeToken(id string) (Token, error) {
 	if tm, ok := d.orphans.LoadAndDelete(id); ok {
 		tm.(interface{ Stop() bool }).Stop()
 	}
-	d.auditToken(AuditTokenRevoked, t, 0, "")
+	d.auditToken(audit.TokenRevoked, t, 0, "")
 	if t.File != "" && t.Kind != TokenDaemon {
 		if err := removeTokenFiles(t.File); err != nil {
 			d.log.Warn("could not remove token file", "file", t.File, "error", err)

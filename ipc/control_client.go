@@ -57,6 +57,11 @@ func (c *Client) Adopt(ctx context.Context, in AdoptRequest) (EnvReply, error) {
 	return call(ctx, c, OpAdopt, in)
 }
 
+// Passphrase implements Control.
+func (c *Client) Passphrase(ctx context.Context, in PassphraseRequest) (StatusReply, error) {
+	return call(ctx, c, OpPassphrase, in)
+}
+
 // call sends op with in and decodes its reply.
 func call[Req, Rep any](ctx context.Context, c *Client, op Op[Req, Rep], in Req) (Rep, error) {
 	var out Rep

@@ -52,6 +52,9 @@ type Control interface {
 	// Adopt binds an exec token restored after a daemon restart to the
 	// calling connection again.
 	Adopt(ctx context.Context, in AdoptRequest) (EnvReply, error)
+	// Passphrase opens the encrypted keystore file of a daemon that
+	// started without its passphrase (StatusReply.KeystoreLocked).
+	Passphrase(ctx context.Context, in PassphraseRequest) (StatusReply, error)
 }
 
 // The operations of Control on the wire.
@@ -66,6 +69,7 @@ const (
 	OpRevoke      Op[RevokeRequest, RevokeReply]           = "revoke"
 	OpHold        Op[HoldRequest, HoldReply]               = "hold"
 	OpAdopt       Op[AdoptRequest, EnvReply]               = "adopt"
+	OpPassphrase  Op[PassphraseRequest, StatusReply]       = "passphrase"
 )
 
 // HoldRequest has no fields.
@@ -73,6 +77,11 @@ type HoldRequest struct{}
 
 // HoldReply has no fields.
 type HoldReply struct{}
+
+// PassphraseRequest carries the keystore file's passphrase.
+type PassphraseRequest struct {
+	Passphrase string `json:"passphrase"`
+}
 
 // AdoptRequest names an exec token by its value (proof of possession).
 type AdoptRequest struct {
@@ -92,6 +101,13 @@ type StatusReply struct {
 	PID int `json:"pid"`
 	// Keystore names the keystore backend.
 	Keystore string `json:"keystore"`
+	// KeystoreLocked reports that the encrypted keystore file waits for its
+	// passphrase (OpPassphrase); KeystoreFile names it.
+	KeystoreLocked bool   `json:"keystore_locked,omitempty"`
+	KeystoreFile   string `json:"keystore_file,omitempty"`
+	// ConfigError is why the last change to the configuration files was
+	// refused; the configuration before it is still served.
+	ConfigError string `json:"config_error,omitempty"`
 	// Profiles are the profiles' states, sorted by name.
 	Profiles []ProfileStatus `json:"profiles"`
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/daemon"
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/mfacode"
@@ -42,7 +43,11 @@ SIGINT or SIGTERM; sessions stay cached in the keystore for the next start.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg, st, err := app.configAndStore(ctx)
+			cfg, err := app.loadConfig()
+			if err != nil {
+				return err
+			}
+			st, err := app.openDaemonStore(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -115,9 +120,9 @@ func suggestMaxAge(p *configs.Profile) (time.Duration, bool) {
 
 // openAuditLog opens the audit log for appending: $MFAD_AUDIT_LOG, else
 // $XDG_STATE_HOME/mfad/audit.log (~/.local/state/mfad/audit.log). It is
-// rotated to audit.log.1 past daemon.MaxAuditSize.
-func openAuditLog(app *App) (*daemon.AuditFile, error) {
-	return daemon.OpenAuditFile(auditPath(app), daemon.MaxAuditSize)
+// rotated to audit.log.1 past audit.MaxSize.
+func openAuditLog(app *App) (*audit.File, error) {
+	return audit.OpenFile(auditPath(app), audit.MaxSize)
 }
 
 func auditPath(app *App) string {
@@ -314,6 +319,9 @@ func (a *App) unlockOnTerminal(ctx context.Context, c *ipc.Client, name string, 
 	f, ok := a.Stdin.(*os.File)
 	if !ok || !isTerminal(f) {
 		return locked
+	}
+	if err := a.openDaemonKeystore(ctx, c); err != nil {
+		return err
 	}
 	st, err := c.Status(ctx, ipc.StatusRequest{Profile: name})
 	if err != nil {
