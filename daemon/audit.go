@@ -363,26 +363,11 @@ func (a *auditLog) refusedSummaryLocked() AuditEntry {
 		Reason: fmt.Sprintf("more than %d requests without a valid token in %s: counted, not recorded one by one", refusalLines, refusalWindow)}
 }
 
-// fetched records an endpoint request.
-func (d *Daemon) fetched(r *http.Request, profile, tokenID string, status int) {
+// fetched records an endpoint request that carried a valid token; reason
+// says why it was refused, if it was.
+func (d *Daemon) fetched(r *http.Request, profile, tokenID string, status int, reason string) {
 	if d.audit.ch == nil {
 		return
-	}
-	reason := ""
-	if tokenID == "" && status != http.StatusOK {
-		if !d.audit.admitRefusal() {
-			return
-		}
-		switch status {
-		case http.StatusMethodNotAllowed:
-			reason = "method_not_allowed"
-		case http.StatusNotFound:
-			reason = "no_such_profile"
-		case http.StatusForbidden:
-			reason = "wrong_host_or_browser"
-		}
-	} else if status == http.StatusForbidden {
-		reason = "token_for_another_profile"
 	}
 	d.audit.record(AuditEntry{Event: AuditFetch, Via: "endpoint", Profile: profile, TokenID: tokenID, Status: status,
 		Reason: reason, Remote: r.RemoteAddr})
