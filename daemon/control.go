@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/ipc"
 )
 
@@ -67,6 +68,18 @@ func (d *Daemon) Status(names ...string) []ProfileStatus {
 	return out
 }
 
+// statusReply is the daemon's state for the named profiles (all when none).
+func (d *Daemon) statusReply(names ...string) ipc.StatusReply {
+	d.mu.Lock()
+	base := d.base
+	d.mu.Unlock()
+	r := ipc.StatusReply{Endpoint: base, PID: os.Getpid(), Keystore: d.store.Backend(), Profiles: d.Status(names...)}
+	if file := d.keystoreWaiting(); file != "" {
+		r.KeystoreLocked, r.KeystoreFile = true, file
+	}
+	return r
+}
+
 // ServeIPC answers the mfad CLI on the control socket.
 func (d *Daemon) ServeIPC(c ipc.Conn, req *ipc.Request) *ipc.Response {
 	ctx := c.Context()
@@ -121,7 +134,16 @@ func (d *Daemon) dispatch(ctx context.Context, c ipc.Conn, req *ipc.Request) (an
 			}
 			names = []string{in.Profile}
 		}
-		return ipc.StatusReply{Endpoint: d.base, PID: os.Getpid(), Keystore: d.store.Backend(), Profiles: d.Status(names...)}, nil
+		return d.statusReply(names...), nil
+	case ipc.OpPassphrase:
+		in, err := decode[ipc.PassphraseRequest](req)
+		if err != nil {
+			return nil, err
+		}
+		if err := d.GivePassphrase(ctx, []byte(in.Passphrase)); err != nil {
+			return nil, err
+		}
+		return d.statusReply(), nil
 	case ipc.OpUnlock:
 		in, err := decode[ipc.UnlockRequest](req)
 		if err != nil {
@@ -164,7 +186,7 @@ func (d *Daemon) dispatch(ctx context.Context, c ipc.Conn, req *ipc.Request) (an
 		if err != nil {
 			return nil, err
 		}
-		d.audit.record(AuditEntry{Event: AuditFetch, Via: "credential-process", Profile: in.Profile, Status: 200, PID: c.Peer().PID})
+		d.audit.Record(audit.Entry{Event: audit.Fetch, Via: audit.ViaCredentialProcess, Profile: in.Profile, Status: 200, PID: c.Peer().PID})
 		return ipc.CredentialsReply{Version: 1, AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey,
 			SessionToken: cr.SessionToken, Expiration: cr.Expiration.UTC()}, nil
 	case ipc.OpTokens:
@@ -238,7 +260,7 @@ func (d *Daemon) issueClientToken(c ipc.Conn, kind string, in ipc.EnvRequest) (i
 		d.revokeOnClose(c, t.ID)
 	}
 	d.log.Info("token issued", "token", t.ID, "kind", kind, "profile", p.name, "pid", t.PID)
-	d.auditToken(AuditTokenIssued, t, t.PID, "")
+	d.auditToken(audit.TokenIssued, t, t.PID, "")
 	return ipc.EnvReply{URL: d.base + CredentialsPath + p.name, Token: t.Value, TokenFile: file, TokenID: t.ID, Region: p.prof.Region}, nil
 }
 
@@ -282,7 +304,7 @@ func (d *Daemon) revokeToken(id string) (Token, error) {
 	if tm, ok := d.orphans.LoadAndDelete(id); ok {
 		tm.(interface{ Stop() bool }).Stop()
 	}
-	d.auditToken(AuditTokenRevoked, t, 0, "")
+	d.auditToken(audit.TokenRevoked, t, 0, "")
 	if t.File != "" && t.Kind != TokenDaemon {
 		if err := removeTokenFiles(t.File); err != nil {
 			d.log.Warn("could not remove token file", "file", t.File, "error", err)

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/internal/clock"
 	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/mfacode"
@@ -45,7 +46,7 @@ type Options struct {
 	CodeSource func(p *configs.Profile) (mfacode.Source, error)
 	// Guard enforces that no code is used twice; nil = a guard on Clock.
 	Guard *mfacode.OnceGuard
-	// Audit receives the audit log, one JSON line (AuditEntry) per
+	// Audit receives the audit log, one JSON line (audit.Entry) per
 	// credentials request and token event; nil = none.
 	Audit io.Writer
 	// SuggestMaxAge returns the MFA age window a key profile's policy files
@@ -74,7 +75,7 @@ type Daemon struct {
 	names    []string
 	sf       singleflight.Group
 	tokens   *tokenRegistry
-	audit    *auditLog
+	audit    *audit.Log
 	bad      *badTokens
 	closed   bool
 	// stopping is set while the daemon shuts down: client tokens are kept.
@@ -112,7 +113,7 @@ func New(o Options) (*Daemon, error) {
 		d.guard = mfacode.NewOnceGuard(d.clock.Now, nil)
 	}
 	d.tokens = newTokenRegistry()
-	d.audit = newAuditLog(o.Audit, d.clock, d.log)
+	d.audit = audit.New(o.Audit, d.clock, d.log)
 	d.bad = newBadTokens()
 	d.suggested = map[string]time.Duration{}
 	d.bg, d.cancel = context.WithCancel(context.Background())
@@ -162,7 +163,7 @@ func (d *Daemon) Close() {
 	d.release.stop()
 	d.cancel()
 	d.wg.Wait()
-	d.audit.close()
+	d.audit.Close()
 }
 
 // Restore loads cached sessions from the keystore, so that a restart needs
@@ -269,7 +270,11 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error 
 			return nil, err
 		}
 		s, err := d.broker.GetSessionToken(ctx, session.UnlockInput{Profile: k.prof, Key: key, Code: code})
-		d.guard.UsedCode(k.prof.MFASerial, code, d.clock.Now())
+		// A code STS refused before checking it (a wrong mfa_serial, say)
+		// was not used: it may be entered again once the cause is fixed.
+		if session.CodeUsed(err) {
+			d.guard.UsedCode(k.prof.MFASerial, code, d.clock.Now())
+		}
 		if err != nil {
 			return nil, err
 		}

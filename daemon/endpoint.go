@@ -33,7 +33,7 @@ var (
 // addressed to hostport (the address the daemon listens on).
 func (d *Daemon) NewEndpoint(hostport string) *Endpoint {
 	// The audit log finds client processes by their connection to it.
-	d.audit.server.Store(&hostport)
+	d.audit.SetServer(hostport)
 	return &Endpoint{d: d, host: hostport}
 }
 

@@ -63,16 +63,9 @@ func newBadTokens() *badTokens {
 func (d *Daemon) badToken(w http.ResponseWriter, r *http.Request, profile, reason string) {
 	w.Header()["Connection"] = closeConn
 	d.noteBadToken()
-	if d.audit.ch != nil && d.audit.admitRefusal() {
-		// Recorded before the delay, so that the client process is looked
-		// up while it still holds its connection.
-		id, why := d.tokens.explain(r.Header.Get("Authorization"))
-		if reason == "" {
-			reason = why
-		}
-		d.audit.record(AuditEntry{Event: AuditFetch, Via: "endpoint", Profile: profile, TokenID: id,
-			Status: http.StatusForbidden, Reason: reason, Remote: r.RemoteAddr})
-	}
+	// Recorded before the delay, so that the client process is looked up
+	// while it still holds its connection.
+	d.refused(r, profile, reason)
 	select {
 	case d.bad.slots <- struct{}{}:
 		if d.bad.delay > 0 {

@@ -29,7 +29,16 @@ const (
 	// OpAdopt: AdoptRequest → EnvReply. Binds an exec token restored after
 	// a daemon restart to the calling connection again.
 	OpAdopt = "adopt"
+	// OpPassphrase: PassphraseRequest → StatusReply. Opens the encrypted
+	// keystore file of a daemon that started without its passphrase
+	// (StatusReply.KeystoreLocked).
+	OpPassphrase = "passphrase"
 )
+
+// PassphraseRequest carries the keystore file's passphrase.
+type PassphraseRequest struct {
+	Passphrase string `json:"passphrase"`
+}
 
 // AdoptRequest names an exec token by its value (proof of possession).
 type AdoptRequest struct {
@@ -49,6 +58,13 @@ type StatusReply struct {
 	PID int `json:"pid"`
 	// Keystore names the keystore backend.
 	Keystore string `json:"keystore"`
+	// KeystoreLocked reports that the encrypted keystore file waits for its
+	// passphrase (OpPassphrase); KeystoreFile names it.
+	KeystoreLocked bool   `json:"keystore_locked,omitempty"`
+	KeystoreFile   string `json:"keystore_file,omitempty"`
+	// ConfigError is why the last change to the configuration files was
+	// refused; the configuration before it is still served.
+	ConfigError string `json:"config_error,omitempty"`
 	// Profiles are the profiles' states, sorted by name.
 	Profiles []ProfileStatus `json:"profiles"`
 }

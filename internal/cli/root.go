@@ -4,12 +4,15 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -69,22 +72,41 @@ func (a *App) environ() []string {
 func Main() int {
 	app := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	root := NewRoot(app)
-	err := root.ExecuteContext(context.Background())
+	return exitStatus(app, root.ExecuteContext(context.Background()))
+}
+
+// exitStatus prints err, when there is one to print, and returns the exit
+// status it stands for.
+func exitStatus(app *App, err error) int {
 	if err == nil {
 		return 0
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(app.Stderr, "mfad:", ee.err)
+		}
 		return ee.code
 	}
 	fmt.Fprintln(app.Stderr, "mfad:", err)
 	return 1
 }
 
-// exitError carries a child's exit status through cobra.
-type exitError struct{ code int }
+// exitError carries an exit status through cobra: a child's, or a
+// command's own with err to print.
+type exitError struct {
+	code int
+	err  error
+}
 
-func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+func (e *exitError) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("exit status %d", e.code)
+}
+
+func (e *exitError) Unwrap() error { return e.err }
 
 // NewRoot returns the mfad command tree.
 func NewRoot(app *App) *cobra.Command {
@@ -111,7 +133,7 @@ Try it with no AWS account:  mfad sandbox -- aws sts get-caller-identity`,
 		newUnlockCmd(app), newLockCmd(app), newStatusCmd(app),
 		newDaemonCmd(app), newEnvCmd(app), newExecCmd(app), newCredentialProcessCmd(app),
 		newTokensCmd(app), newTOTPCmd(app), newSandboxCmd(app), newPolicyCmd(),
-		newAuditCmd(app),
+		newAuditCmd(app), newExportCmd(app),
 		newServiceCmd(app),
 	)
 	addProfileCompletions(app, root)
@@ -142,23 +164,59 @@ func (a *App) loadConfig() (*configs.Config, error) {
 
 // openStore opens the configured keystore.
 func (a *App) openStore(ctx context.Context, cfg *configs.Config) (keystore.Store, error) {
-	file := cfg.Keyring.File
-	if file == "" {
-		var err error
-		if file, err = keystore.DefaultFilePath(); err != nil {
-			return nil, err
-		}
+	file, err := a.keystoreFile(cfg)
+	if err != nil {
+		return nil, err
 	}
 	return keystore.Open(ctx, keystore.Options{
 		Backend:    cfg.Keyring.Backend,
 		File:       file,
 		Passphrase: a.passphrase(file),
 		Service:    a.getenv("MFAD_KEYRING_SERVICE"),
+		Logger:     a.logger(),
 	})
 }
 
+// openDaemonStore opens the keystore for the daemon. When the encrypted
+// file needs a passphrase that neither the environment, a systemd
+// credential nor a terminal in the foreground can give, the daemon starts
+// anyway with a keystore.Pending that `mfad unlock` opens over the control
+// socket.
+func (a *App) openDaemonStore(ctx context.Context, cfg *configs.Config) (keystore.Store, error) {
+	st, err := a.openStore(ctx, cfg)
+	if err == nil || !errors.Is(err, keystore.ErrNoPassphrase) {
+		return st, err
+	}
+	file, ferr := a.keystoreFile(cfg)
+	if ferr != nil {
+		return nil, ferr
+	}
+	return keystore.NewPending(file, func(ctx context.Context, passphrase []byte) (keystore.Store, error) {
+		given := bytes.Clone(passphrase)
+		return keystore.OpenFile(ctx, file, func(context.Context) ([]byte, error) {
+			// The file store clears what it is given: hand out a copy
+			// each time (a new file asks on its first write).
+			return bytes.Clone(given), nil
+		})
+	}), nil
+}
+
+func (a *App) keystoreFile(cfg *configs.Config) (string, error) {
+	if cfg.Keyring.File != "" {
+		return cfg.Keyring.File, nil
+	}
+	return keystore.DefaultFilePath()
+}
+
+// CredentialPassphrase is the name of the systemd credential that holds the
+// keystore file's passphrase ($CREDENTIALS_DIRECTORY/mfad-passphrase, from
+// LoadCredentialEncrypted= or LoadCredential= in the service unit).
+const CredentialPassphrase = "mfad-passphrase"
+
 // passphrase returns the file store's passphrase source: MFAD_FILE_PASSPHRASE,
-// else a hidden prompt on the terminal.
+// else the systemd credential mfad-passphrase, else a hidden prompt on the
+// terminal when mfad runs in its foreground. Without any of them it fails
+// with an error wrapping keystore.ErrNoPassphrase.
 func (a *App) passphrase(file string) func(ctx context.Context) ([]byte, error) {
 	return func(ctx context.Context) ([]byte, error) {
 		if h := a.held; h != nil {
@@ -177,9 +235,22 @@ func (a *App) passphrase(file string) func(ctx context.Context) ([]byte, error) 
 		if p := a.getenv(keystore.PassphraseEnv); p != "" {
 			return []byte(p), nil
 		}
+		if dir := a.getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+			b, err := os.ReadFile(filepath.Join(dir, CredentialPassphrase))
+			switch {
+			case err == nil:
+				p := bytes.TrimRight(b, "\r\n")
+				if len(p) == 0 {
+					return nil, fmt.Errorf("the systemd credential %s is empty: encrypt the keystore passphrase into it", CredentialPassphrase)
+				}
+				return p, nil
+			case !errors.Is(err, fs.ErrNotExist):
+				return nil, fmt.Errorf("read the systemd credential %s: %w", CredentialPassphrase, err)
+			}
+		}
 		f, ok := a.Stdin.(*os.File)
-		if !ok || !isTerminal(f) {
-			return nil, fmt.Errorf("the encrypted keystore %s needs a passphrase: set MFAD_FILE_PASSPHRASE or run mfad from a terminal", file)
+		if !ok || !isTerminal(f) || !isForeground(f) {
+			return nil, fmt.Errorf("the encrypted keystore %s needs a passphrase: run `mfad unlock` (a daemon waits for it), or set MFAD_FILE_PASSPHRASE, or run mfad from a terminal: %w", file, keystore.ErrNoPassphrase)
 		}
 		return keystore.PassphrasePrompt(f, a.Stderr)(ctx)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/daemon"
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/internal/childenv"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
@@ -46,7 +47,11 @@ SIGINT or SIGTERM; sessions stay cached in the keystore for the next start.`,
 			// Nothing the daemon starts (mfa_process, dialogs) may inherit
 			// the keystore passphrase.
 			app.holdPassphrase()
-			cfg, st, err := app.configAndStore(ctx)
+			cfg, err := app.loadConfig()
+			if err != nil {
+				return err
+			}
+			st, err := app.openDaemonStore(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -119,9 +124,9 @@ func suggestMaxAge(p *configs.Profile) (time.Duration, bool) {
 
 // openAuditLog opens the audit log for appending: $MFAD_AUDIT_LOG, else
 // $XDG_STATE_HOME/mfad/audit.log (~/.local/state/mfad/audit.log). It is
-// rotated to audit.log.1 past daemon.MaxAuditSize.
-func openAuditLog(app *App) (*daemon.AuditFile, error) {
-	return daemon.OpenAuditFile(auditPath(app), daemon.MaxAuditSize)
+// rotated to audit.log.1 past audit.MaxSize.
+func openAuditLog(app *App) (*audit.File, error) {
+	return audit.OpenFile(auditPath(app), audit.MaxSize)
 }
 
 func auditPath(app *App) string {
@@ -322,6 +327,9 @@ func (a *App) unlockOnTerminal(ctx context.Context, c *ipc.Client, name string, 
 	f, ok := a.Stdin.(*os.File)
 	if !ok || !isTerminal(f) {
 		return locked
+	}
+	if err := a.openDaemonKeystore(ctx, c); err != nil {
+		return err
 	}
 	var st ipc.StatusReply
 	if err := c.Call(ctx, ipc.OpStatus, ipc.StatusRequest{Profile: name}, &st); err != nil {

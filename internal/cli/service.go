@@ -368,6 +368,9 @@ func (a *App) serviceInstall(ctx context.Context, out io.Writer, sys serviceSyst
 		fmt.Fprintf(out, "  %s=%s\n", v.Key, v.Value)
 	}
 	fmt.Fprintf(out, "In a shell open now: eval \"$(mfad env --profile %s)\". Unlock with `mfad unlock %s`.\n", name, prof.KeyProfile())
+	if runErr == nil && st.KeystoreLocked {
+		fmt.Fprintf(out, "The daemon waits for the passphrase of the keystore file %s: `mfad unlock` asks for it (see docs/desktop.md for a systemd credential instead).\n", st.KeystoreFile)
+	}
 	return nil
 }
 
