@@ -537,7 +537,7 @@ func TestBadTokenWarnings(t *testing.T) {
 	h := w.d.NewEndpoint("127.0.0.1:9")
 	secret := "mfad.0123456789abcdef." + strings.Repeat("s", tokenSecretLen)
 	refuse := func() {
-		r := httptest.NewRequest("GET", "http://127.0.0.1:9"+CredentialsPath+"work", nil)
+		r := originRequest("127.0.0.1:9", CredentialsPath+"work")
 		r.Header.Set("Authorization", secret)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
@@ -590,20 +590,20 @@ func TestBadTokenBudget(t *testing.T) {
 		held.Add(1)
 		go func() {
 			defer held.Done()
-			r := httptest.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:9"+CredentialsPath+"work", nil)
+			r := originRequest("127.0.0.1:9", CredentialsPath+"work").WithContext(ctx)
 			h.ServeHTTP(httptest.NewRecorder(), r)
 		}()
 	}
 	testenv.WaitFor(t, "the budget to fill", func() bool { return len(w.d.bad.slots) == badTokenSlots })
 	// Beyond the budget, refusals are answered at once...
-	r := httptest.NewRequest("GET", "http://127.0.0.1:9"+CredentialsPath+"work", nil)
+	r := originRequest("127.0.0.1:9", CredentialsPath+"work")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
 	if rec.Code != 403 {
 		t.Fatalf("over budget: %d", rec.Code)
 	}
 	// ...and a good token never waits on the budget.
-	r = httptest.NewRequest("GET", "http://127.0.0.1:9"+CredentialsPath+"work", nil)
+	r = originRequest("127.0.0.1:9", CredentialsPath+"work")
 	tok, err := w.d.tokens.issue(TokenEnv, "work", "", w.e.Clock.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -718,7 +718,7 @@ func TestRefusalsSummarised(t *testing.T) {
 	h := w.d.NewEndpoint("127.0.0.1:9")
 	do := func(n int, host string) {
 		for i := 0; i < n; i++ {
-			r := httptest.NewRequest("GET", "http://"+host+CredentialsPath+"work", nil)
+			r := originRequest(host, CredentialsPath+"work")
 			h.ServeHTTP(httptest.NewRecorder(), r)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/daemon"
 	"github.com/c0950fac/mfad/internal/audit"
+	"github.com/c0950fac/mfad/internal/childenv"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/mfacode"
@@ -43,6 +44,9 @@ SIGINT or SIGTERM; sessions stay cached in the keystore for the next start.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// Nothing the daemon starts (mfa_process, dialogs) may inherit
+			// the keystore passphrase.
+			app.holdPassphrase()
 			cfg, err := app.loadConfig()
 			if err != nil {
 				return err
@@ -231,8 +235,10 @@ func shQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// childEnv is base without the shadowing variables, plus vars.
+// childEnv is base without the shadowing variables and mfad's secrets,
+// plus vars.
 func childEnv(base []string, vars [][2]string) []string {
+	base = childenv.Scrub(base)
 	drop := map[string]bool{}
 	for _, s := range shadowing() {
 		drop[s] = true
