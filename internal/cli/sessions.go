@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/ipc"
+	"github.com/c0950fac/mfad/mfacode"
 	"github.com/c0950fac/mfad/session"
 )
 
@@ -28,8 +31,9 @@ MFA session (STS GetSessionToken), assumes the profile's role when it has one, a
 the credentials until they expire. The session is cached in the keystore, so restarting
 the daemon needs no new code.
 
-The code is asked for on the terminal. --code-stdin reads it from standard input (for
-scripts and password managers). --code CODE puts the code in the process's argument list,
+The code is asked for on the terminal — or, when the profile's code source is mfa_process
+(mfa_source: process), that command is run for it. --code-stdin reads it from standard
+input (for scripts and password managers). --code CODE puts the code in the process's argument list,
 where other local users can see it while it runs: prefer --code-stdin.`,
 		Example: `  mfad unlock work
   ykman oath accounts code --single work | mfad unlock work --code-stdin`,
@@ -54,7 +58,11 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 			}
 			defer c.Close()
 			if code == "" {
-				code, err = app.readCode(name, codeStdin)
+				if kp := cfg.Profiles[cfg.Profiles[name].KeyProfile()]; kp != nil && kp.MFASource == configs.MFASourceProcess && !codeStdin {
+					code, err = processCode(ctx, kp)
+				} else {
+					code, err = app.readCode(name, codeStdin)
+				}
 				if err != nil {
 					return err
 				}
@@ -83,6 +91,19 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 	cmd.Flags().BoolVar(&codeStdin, "code-stdin", false, "read the MFA code from standard input")
 	cmd.MarkFlagsMutuallyExclusive("code", "code-stdin")
 	return cmd
+}
+
+// processCode runs a key profile's mfa_process for a code.
+func processCode(ctx context.Context, kp *configs.Profile) (string, error) {
+	src, err := mfacode.NewProcess(kp.MFAProcess, kp.MFAProcessTimeout, mfacode.ProcessOptions{})
+	if err != nil {
+		return "", fmt.Errorf("profile %s: %w", kp.Name, err)
+	}
+	code, err := src.Code(ctx, mfacode.Request{Profile: kp.Name, MFASerial: kp.MFASerial, Reason: "mfad unlock " + kp.Name})
+	if err != nil {
+		return "", fmt.Errorf("profile %s: mfa_process: %w; or give the code with --code-stdin", kp.Name, err)
+	}
+	return code, nil
 }
 
 // readCode reads an MFA code from standard input or the terminal.
