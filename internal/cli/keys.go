@@ -145,6 +145,9 @@ func (a *App) readAccessKey(fromEnv bool) (keystore.AccessKey, error) {
 		if k.AccessKeyID == "" || k.SecretAccessKey == "" {
 			return k, errors.New("--env: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 		}
+		if a.getenv("AWS_SESSION_TOKEN") != "" || a.getenv("AWS_SECURITY_TOKEN") != "" {
+			return keystore.AccessKey{}, errors.New("--env: AWS_SESSION_TOKEN is set, so these are temporary credentials, and mfad needs the IAM user's long-term key; from aws-vault, run `aws-vault exec --no-session PROFILE -- mfad add PROFILE --env`")
+		}
 		return k, nil
 	}
 	if f, ok := a.Stdin.(*os.File); ok && isTerminal(f) {
