@@ -202,6 +202,10 @@ func (b *Broker) GetSessionToken(ctx context.Context, in UnlockInput) (*Session,
 	})
 	if err != nil {
 		b.log.Warn("sts GetSessionToken failed", "profile", p.Name, "error", errorCode(err))
+		if wrongSerial(err) {
+			return nil, fmt.Errorf("profile %s: %w: AWS does not know %s as an MFA device of the user whose access key is stored: set mfa_serial to the ARN shown under \"Assigned MFA device\" (IAM console, your user, Security credentials, or `aws iam list-mfa-devices`); the code was not used and can be entered again (%w)",
+				p.Name, ErrWrongMFASerial, p.MFASerial, err)
+		}
 		return nil, fmt.Errorf("profile %s: GetSessionToken: %w", p.Name, explain(err))
 	}
 	cr, err := credsFrom(out.Credentials, accountFromARN(p.MFASerial))
@@ -314,6 +318,43 @@ func errorCode(err error) string {
 		return err.Error()
 	}
 	return "request failed"
+}
+
+// ErrWrongMFASerial reports that STS refused a profile's mfa_serial: it is
+// not an MFA device of the user whose access key signed the call. STS checks
+// the device before the code, so the code was not used.
+var ErrWrongMFASerial = errors.New("wrong mfa_serial")
+
+// msgWrongSerial is the part of AWS's AccessDenied message that tells a
+// serial number that is not the user's MFA device from a wrong code
+// ("MultiFactorAuthentication failed with invalid MFA one time pass code.").
+const msgWrongSerial = "Please verify your MFA serial number is valid and associated with this user"
+
+// wrongSerial reports whether err is STS refusing the MFA serial number.
+func wrongSerial(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "AccessDenied" && strings.Contains(ae.ErrorMessage(), msgWrongSerial)
+}
+
+// CodeUsed reports whether an MFA code sent with a GetSessionToken call that
+// returned err may have been used up: false only when STS refused the call
+// before it looked at the code (a wrong MFA serial, an unknown access key,
+// a bad signature).
+func CodeUsed(err error) bool {
+	if err == nil {
+		return true
+	}
+	if errors.Is(err, ErrWrongMFASerial) || wrongSerial(err) {
+		return false
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "InvalidClientTokenId", "SignatureDoesNotMatch", "IncompleteSignature", "MissingAuthenticationToken":
+			return false
+		}
+	}
+	return true
 }
 
 // explain adds what to do to the STS errors users meet.

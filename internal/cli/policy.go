@@ -137,9 +137,10 @@ func newPolicyCheckCmd() *cobra.Command {
 	var (
 		actions []string
 		asJSON  bool
+		failOn  string
 	)
 	cmd := &cobra.Command{
-		Use:   "check FILE... [--action ACTION]... [--json]",
+		Use:   "check FILE... [--action ACTION]... [--json] [--fail-on error|warning|never]",
 		Short: "Show what each kind of request may do under policy files, and MFA pitfalls",
 		Long: `Evaluate actions in the request contexts that matter for MFA (long-term access keys,
 console without MFA, session without MFA, a fresh MFA session, MFA sessions just inside
@@ -147,25 +148,65 @@ and just outside every aws:MultiFactorAuthAge window the policies set, and an AW
 acting for the user) and print the decision matrix, then the findings with their fixes.
 
 Without --action a handful of representative actions is checked, including
-sts:GetSessionToken and the MFA self-service actions.`,
+sts:GetSessionToken and the MFA self-service actions.
+
+The exit status is 1 when a finding is at or above --fail-on: error (the default),
+warning, or never; 2 when a file cannot be read or parsed. CI can gate on it.`,
 		Example: `  mfad policy check org-mfa-policy.json
-  mfad policy check group-policy.json user-policy.json --action ec2:StopInstances --action s3:GetObject`,
+  mfad policy check group-policy.json user-policy.json --action ec2:StopInstances --action s3:GetObject
+  mfad policy check org-mfa-policy.json --fail-on warning    # in CI`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
+			threshold, ok := policyFailRank(failOn)
+			if !ok {
+				return &exitError{code: 2, err: fmt.Errorf("--fail-on %q: use error, warning or never", failOn)}
+			}
 			docs, err := policyLoad(files)
 			if err != nil {
-				return err
+				return &exitError{code: 2, err: err}
 			}
 			rep := policy.Check(docs, actions)
 			if asJSON {
-				return policyWriteJSON(cmd.OutOrStdout(), rep)
+				err = policyWriteJSON(cmd.OutOrStdout(), rep)
+			} else {
+				err = policyWriteReport(cmd.OutOrStdout(), rep)
 			}
-			return policyWriteReport(cmd.OutOrStdout(), rep)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for _, f := range rep.Findings {
+				if r, ok := policyFailRank(string(f.Severity)); ok && r >= threshold {
+					n++
+				}
+			}
+			if n > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("%d finding(s) at or above %s", n, failOn)}
+			}
+			return nil
 		},
 	}
+	cmd.Flags().StringVar(&failOn, "fail-on", "error", "exit 1 when a finding is at or above this severity: error, warning or never")
 	cmd.Flags().StringArrayVar(&actions, "action", nil, "an action to check (repeatable; default: a representative set)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// policyFailRank orders severities for --fail-on: a finding fails the
+// check when its rank is at least the threshold's. ok is false for a name
+// that is neither a severity nor "never".
+func policyFailRank(name string) (rank int, ok bool) {
+	switch name {
+	case "never":
+		return 3, true
+	case string(policy.SeverityError):
+		return 2, true
+	case string(policy.SeverityWarning):
+		return 1, true
+	case string(policy.SeverityInfo):
+		return 0, true
+	}
+	return 0, false
 }
 
 func newPolicyTemplateCmd() *cobra.Command {

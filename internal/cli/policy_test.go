@@ -179,14 +179,14 @@ func TestPolicyCheckTable(t *testing.T) {
 }
 
 func TestPolicyCheckFindings(t *testing.T) {
-	out, err := policyRun(t, "check", policySeed("seed002_hancock_bool.json"))
+	out, err := policyRun(t, "check", policySeed("seed002_hancock_bool.json"), "--fail-on", "never")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out, "[error] bool-pitfall") || !strings.Contains(out, `fix: change "Bool" to "BoolIfExists"`) {
 		t.Errorf("no bool-pitfall with fix:\n%s", out)
 	}
-	out, err = policyRun(t, "check", policySeed("seed003_deny_all_boolifexists.json"))
+	out, err = policyRun(t, "check", policySeed("seed003_deny_all_boolifexists.json"), "--fail-on", "never")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +195,41 @@ func TestPolicyCheckFindings(t *testing.T) {
 	}
 }
 
+// policy check fails on findings at or above --fail-on (error by default),
+// so that CI can gate on it; unreadable files and bad flags exit 2.
+func TestPolicyCheckExitStatus(t *testing.T) {
+	cases := []struct {
+		seed   string
+		args   []string
+		status int
+	}{
+		{"seed002_hancock_bool.json", nil, 1}, // an error finding
+		{"seed002_hancock_bool.json", []string{"--json"}, 1},
+		{"seed001_example2.json", nil, 0}, // a warning only
+		{"seed001_example2.json", []string{"--fail-on", "warning"}, 1},
+		{"seed001_example1.json", []string{"--fail-on", "warning"}, 0}, // info only
+		{"seed000_boolifexists.json", []string{"--fail-on", "warning"}, 0},
+		{"seed002_hancock_bool.json", []string{"--fail-on", "never"}, 0},
+		{"seed001_example2.json", []string{"--fail-on", "sometimes"}, 2},
+		{"no-such-file.json", nil, 2},
+	}
+	for _, tc := range cases {
+		var out, errOut bytes.Buffer
+		app := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
+		root := NewRoot(app)
+		root.SetArgs(append([]string{"policy", "check", policySeed(tc.seed)}, tc.args...))
+		got := exitStatus(app, root.Execute())
+		if got != tc.status {
+			t.Errorf("%s %v: exit %d, want %d\n%s%s", tc.seed, tc.args, got, tc.status, out.String(), errOut.String())
+		}
+		if tc.status == 1 && !strings.Contains(errOut.String(), "finding(s) at or above") {
+			t.Errorf("%s %v: stderr %q", tc.seed, tc.args, errOut.String())
+		}
+	}
+}
+
 func TestPolicyCheckJSON(t *testing.T) {
-	out, err := policyRun(t, "check", policySeed("seed000_bool.json"), "--json")
+	out, err := policyRun(t, "check", policySeed("seed000_bool.json"), "--json", "--fail-on", "never")
 	if err != nil {
 		t.Fatal(err)
 	}
