@@ -17,7 +17,7 @@ func (d *Daemon) auditConn(r *http.Request) *audit.Conn {
 }
 
 // servedAt counts in the audit log an endpoint request answered with
-// credentials at now (unix nanoseconds).
+// credentials at now (unix nanoseconds): the hot path.
 func (d *Daemon) servedAt(r *http.Request, now int64, profile, tokenID string) {
 	if c := audit.ConnFrom(r.Context()); c != nil {
 		c.Fetch(now, profile, tokenID, http.StatusOK, "")
@@ -28,38 +28,26 @@ func (d *Daemon) servedAt(r *http.Request, now int64, profile, tokenID string) {
 	}
 }
 
-// fetched counts in the audit log an endpoint request answered with status.
-func (d *Daemon) fetched(r *http.Request, profile, tokenID string, status int) {
-	c := d.auditConn(r)
-	if c == nil {
-		return
+// fetched counts in the audit log an endpoint request that carried a valid
+// token; reason says why it was refused, if it was.
+func (d *Daemon) fetched(r *http.Request, profile, tokenID string, status int, reason string) {
+	if c := d.auditConn(r); c != nil {
+		c.Fetch(d.clock.Now().UnixNano(), profile, tokenID, status, reason)
 	}
-	reason := ""
-	if tokenID == "" && status != http.StatusOK {
-		switch status {
-		case http.StatusMethodNotAllowed:
-			reason = "method_not_allowed"
-		case http.StatusNotFound:
-			reason = "no_such_profile"
-		case http.StatusForbidden:
-			reason = "wrong_host_or_browser"
-		}
-		c.Refuse(d.clock.Now().UnixNano(), profile, "", status, reason)
-		return
-	} else if status == http.StatusForbidden {
-		reason = "token_for_another_profile"
-	}
-	c.Fetch(d.clock.Now().UnixNano(), profile, tokenID, status, reason)
 }
 
 // refused counts in the audit log an endpoint request for profile whose
-// Authorization header holds no valid token.
-func (d *Daemon) refused(r *http.Request, profile string) {
+// Authorization header holds no valid token, with reason, or else why the
+// token is not valid.
+func (d *Daemon) refused(r *http.Request, profile, reason string) {
 	c := d.auditConn(r)
 	if c == nil {
 		return
 	}
-	id, reason := d.tokens.explain(r.Header.Get("Authorization"))
+	id, why := d.tokens.explain(r.Header.Get("Authorization"))
+	if reason == "" {
+		reason = why
+	}
 	c.Refuse(d.clock.Now().UnixNano(), profile, id, http.StatusForbidden, reason)
 }
 

@@ -34,7 +34,8 @@ type RunOptions struct {
 }
 
 // Run restores cached sessions, opens the control socket and the
-// credentials endpoint, and serves until ctx ends.
+// credentials endpoint, starts the daemon's background work (the desktop
+// watcher), and serves until ctx ends; it then closes the daemon.
 func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	if err := ipc.EnsureRuntimeDir(o.RuntimeDir); err != nil {
 		return err
@@ -75,9 +76,12 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	}
 	d.restoreTokens(host == prev)
 
-	if err := d.Restore(ctx); err != nil {
+	if file := d.keystoreWaiting(); file != "" {
+		d.log.Warn("the encrypted keystore waits for its passphrase: run `mfad unlock`", "file", file)
+	} else if err := d.Restore(ctx); err != nil {
 		d.log.Warn("some cached sessions could not be restored; unlock those profiles again", "error", err)
 	}
+	d.startDesktop()
 	srv := NewHTTPServer(d.NewEndpoint(host))
 	// Requests are counted on their connection's audit record.
 	d.audit.Attach(srv)

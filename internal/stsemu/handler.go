@@ -33,17 +33,24 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		aerr = perr
 	)
 	if aerr == nil {
-		if f, ok := e.takeFault(call.Action); ok {
-			if f.Latency > 0 && !waitLatency(r.Context(), f.Latency) {
-				call.Time = e.now()
-				call.Status = statusClientClosed
-				e.record(r.Context(), call)
-				return
-			}
+		e.mu.Lock()
+		latency := e.latency
+		e.mu.Unlock()
+		f, ok := e.takeFault(call.Action)
+		if ok {
+			latency += f.Latency
+		}
+		if latency > 0 && !waitLatency(r.Context(), latency) {
+			call.Time = e.Now()
+			call.Status = statusClientClosed
+			e.record(r.Context(), call)
+			return
+		}
+		if ok {
 			aerr = f.apiError()
 		}
 	}
-	now := e.now()
+	now := e.Now()
 	call.Time = now
 	if aerr == nil {
 		out, aerr = e.handle(r, body, params, reqID, now)
@@ -53,7 +60,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if aerr != nil {
 		status = aerr.status
 		call.ErrorCode = aerr.code
-		out = errorBody(aerr, reqID)
+		ns := ""
+		if params.Get("Version") == iamAPIVersion {
+			ns = iamNamespace
+		}
+		out = errorBody(aerr, reqID, ns)
 	}
 	call.Status = status
 	hdr := w.Header()
@@ -186,6 +197,9 @@ func (e *Emulator) handle(r *http.Request, body []byte, params url.Values, reqID
 		return nil, newAPIError(http.StatusBadRequest, "MissingAction", "Missing Action")
 	}
 	version := params.Get("Version")
+	if version == iamAPIVersion {
+		return e.handleIAM(r, body, params, action, reqID, now)
+	}
 	switch {
 	case version != apiVersion:
 		return nil, newAPIError(http.StatusBadRequest, "InvalidAction",
@@ -195,9 +209,14 @@ func (e *Emulator) handle(r *http.Request, body []byte, params url.Values, reqID
 			"Could not find operation "+action+" for version "+version)
 	}
 
-	p, aerr := e.authenticate(r, body, now)
+	p, aerr := e.authenticate(r, body, now, "sts")
 	if aerr != nil {
 		return nil, aerr
+	}
+	if action != "GetCallerIdentity" {
+		if aerr := e.checkMFAPolicy(p, "sts:"+action, p.user.arn); aerr != nil {
+			return nil, aerr
+		}
 	}
 	switch action {
 	case "GetCallerIdentity":

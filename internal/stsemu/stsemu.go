@@ -6,8 +6,14 @@
 // SigV4 signatures with the AWS SDK signer, validates MFA codes with TOTP,
 // and issues temporary credentials that can sign later requests until they
 // expire. It aims to be as strict as AWS so that a client that works against
-// the emulator also works against AWS. The supported actions are
+// the emulator also works against AWS. The supported STS actions are
 // GetCallerIdentity, GetSessionToken and AssumeRole.
+//
+// The same server answers the IAM Query API calls a key rotation makes
+// (ListAccessKeys, CreateAccessKey, DeleteAccessKey; Version=2010-05-08,
+// signed for service iam in us-east-1), with AWS's two-key quota, the rule
+// that GetSessionToken credentials call IAM only when made with MFA, and,
+// for users given RequireMFA, the MFA policy AWS documents.
 //
 // Every time decision (credential expiry, TOTP windows, signature time skew)
 // is taken from the injected clock, so tests can advance time without
@@ -87,6 +93,14 @@ type RoleOptions struct {
 	TrustedUsers []string
 	// ExternalID, when not empty, must be passed as ExternalId by callers.
 	ExternalID string
+	// AllowSourceIdentity makes the trust policy allow
+	// sts:SetSourceIdentity: without it, a call that sets SourceIdentity is
+	// denied, as AWS denies it.
+	AllowSourceIdentity bool
+	// SourceIdentity, when not empty, is the source identity the trust
+	// policy demands (an sts:SourceIdentity condition); it implies
+	// AllowSourceIdentity.
+	SourceIdentity string
 }
 
 // Call is one entry of the emulator's call log. It never holds secrets,
@@ -147,6 +161,8 @@ type SessionInfo struct {
 	RoleARN string
 	// SessionName is the RoleSessionName for KindRole, else "".
 	SessionName string
+	// SourceIdentity is the role session's source identity ("" when none).
+	SourceIdentity string
 	// MFAAuthenticated reports whether MFA was validated for the session or
 	// for the session it was derived from.
 	MFAAuthenticated bool
@@ -169,20 +185,89 @@ type Emulator struct {
 
 	mu       sync.Mutex
 	users    map[string]*user    // by name
-	keys     map[string]*user    // by long-term access key id
+	keys     map[string]*longKey // by long-term access key id
 	roles    map[string]*role    // by ARN
 	sessions map[string]*session // by temporary access key id
 	calls    []Call
 	faults   []*pendingFault
+	// lifetimes caps the lifetime of issued credentials, by action.
+	lifetimes map[string]time.Duration
+	// latency delays every response.
+	latency time.Duration
+	// offset is added to the clock: STS's time differs from the caller's.
+	offset time.Duration
+}
+
+// SetMaxLifetime makes action ("GetSessionToken" or "AssumeRole"; "" for
+// both) issue credentials that last at most d, whatever duration was asked
+// for: STS may return credentials that expire sooner than requested. Zero
+// removes the cap.
+func (e *Emulator) SetMaxLifetime(action string, d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lifetimes == nil {
+		e.lifetimes = map[string]time.Duration{}
+	}
+	for _, a := range []string{"GetSessionToken", "AssumeRole"} {
+		if action == "" || action == a {
+			e.lifetimes[a] = d
+		}
+	}
+}
+
+// SetLatency delays every response by d (real time), honouring the
+// request's context; faults' latency adds to it.
+func (e *Emulator) SetLatency(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.latency = d
+}
+
+// SetClockOffset makes the emulator's clock run d ahead of its Now option
+// (behind when negative): a caller whose clock is off by -d. Every time
+// decision follows it: expiries, the Date header, signature time skew and
+// TOTP windows.
+func (e *Emulator) SetClockOffset(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.offset = d
+}
+
+// Now returns the emulator's time.
+func (e *Emulator) Now() time.Time {
+	e.mu.Lock()
+	off := e.offset
+	e.mu.Unlock()
+	return e.now().Add(off)
+}
+
+// maxLifetime is the cap on action's credentials (0 = none). The caller
+// holds e.mu.
+func (e *Emulator) maxLifetime(action string) time.Duration {
+	return e.lifetimes[action]
 }
 
 type user struct {
 	name, arn, uniqueID string
-	accessKeyID, secret string
+	accessKeyID, secret string // the key the user was created with
 	mfaSerial           string
 	totpSecret          string
 	otpURL              string
 	usedSteps           map[int64]struct{} // accepted TOTP time steps
+	// keys are the user's access keys, oldest first (AWS allows two).
+	keys []*longKey
+	// mfaPolicy attaches the policy that denies most actions unless the
+	// request is MFA-authenticated (see RequireMFA).
+	mfaPolicy bool
+}
+
+// longKey is a long-term access key of a user.
+type longKey struct {
+	user    *user
+	id      string
+	secret  string
+	status  string // "Active" or "Inactive"
+	created time.Time
 }
 
 type role struct {
@@ -191,6 +276,8 @@ type role struct {
 	maxSession          time.Duration
 	trusted             map[string]struct{} // user names; empty = all
 	externalID          string
+	allowSourceID       bool
+	sourceID            string
 }
 
 type session struct {
@@ -200,6 +287,7 @@ type session struct {
 	user                *user
 	role                *role // KindRole only
 	sessionName         string
+	sourceIdentity      string // KindRole only; "" when none was set
 	mfaAuthenticated    bool
 	mfaAuthTime         time.Time
 	issuedAt            time.Time
@@ -222,7 +310,7 @@ func New(opts Options) *Emulator {
 		log:      opts.Logger,
 		signer:   v4.NewSigner(),
 		users:    make(map[string]*user),
-		keys:     make(map[string]*user),
+		keys:     make(map[string]*longKey),
 		roles:    make(map[string]*role),
 		sessions: make(map[string]*session),
 	}
@@ -257,6 +345,7 @@ func (e *Emulator) addUser(name string, withMFA bool) (User, error) {
 	if !nameRE().MatchString(name) {
 		return User{}, fmt.Errorf("stsemu: invalid IAM user name %q", name)
 	}
+	now := e.now()
 	u := &user{
 		name:        name,
 		arn:         "arn:aws:iam::" + e.account + ":user/" + name,
@@ -288,7 +377,9 @@ func (e *Emulator) addUser(name string, withMFA bool) (User, error) {
 		return User{}, fmt.Errorf("stsemu: IAM user %q already exists", name)
 	}
 	e.users[name] = u
-	e.keys[u.accessKeyID] = u
+	k := &longKey{user: u, id: u.accessKeyID, secret: u.secret, status: keyActive, created: now.UTC().Truncate(time.Second)}
+	u.keys = append(u.keys, k)
+	e.keys[k.id] = k
 	return u.public(), nil
 }
 
@@ -316,13 +407,15 @@ func (e *Emulator) AddRole(name string, opts RoleOptions) string {
 		maxSession = 12 * time.Hour
 	}
 	r := &role{
-		name:       name,
-		arn:        "arn:aws:iam::" + e.account + ":role/" + name,
-		uniqueID:   uniqueID("AROA"),
-		requireMFA: opts.RequireMFA,
-		maxSession: maxSession,
-		trusted:    make(map[string]struct{}, len(opts.TrustedUsers)),
-		externalID: opts.ExternalID,
+		name:          name,
+		arn:           "arn:aws:iam::" + e.account + ":role/" + name,
+		uniqueID:      uniqueID("AROA"),
+		requireMFA:    opts.RequireMFA,
+		maxSession:    maxSession,
+		trusted:       make(map[string]struct{}, len(opts.TrustedUsers)),
+		externalID:    opts.ExternalID,
+		allowSourceID: opts.AllowSourceIdentity || opts.SourceIdentity != "",
+		sourceID:      opts.SourceIdentity,
 	}
 	for _, n := range opts.TrustedUsers {
 		r.trusted[n] = struct{}{}
@@ -343,6 +436,65 @@ func (e *Emulator) OTPURI(u User) string {
 		return iu.otpURL
 	}
 	return ""
+}
+
+// RequireMFA attaches to the user the policy AWS's documentation gives for
+// MFA-protected API access ("BlockMostAccessUnlessSignedInWithMFA", with
+// BoolIfExists on aws:MultiFactorAuthPresent): requests signed with the
+// user's long-term keys are then denied every action except the few that
+// let a user set up MFA, list their own keys and call GetSessionToken.
+// sts:GetCallerIdentity is never denied, as on AWS.
+func (e *Emulator) RequireMFA(userName string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, ok := e.users[userName]
+	if !ok {
+		return fmt.Errorf("stsemu: no IAM user %q", userName)
+	}
+	u.mfaPolicy = true
+	return nil
+}
+
+// AccessKey describes a user's long-term access key, without its secret.
+type AccessKey struct {
+	// ID is the access key id.
+	ID string
+	// Status is "Active" or "Inactive".
+	Status string
+	// Created is when the key was created.
+	Created time.Time
+}
+
+// AccessKeys lists the user's access keys, oldest first, or nil for an
+// unknown user.
+func (e *Emulator) AccessKeys(userName string) []AccessKey {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, ok := e.users[userName]
+	if !ok {
+		return nil
+	}
+	out := make([]AccessKey, 0, len(u.keys))
+	for _, k := range u.keys {
+		out = append(out, AccessKey{ID: k.id, Status: k.status, Created: k.created})
+	}
+	return out
+}
+
+// AddAccessKey creates another access key for the user, as CreateAccessKey
+// does (two at most), and returns its id and secret.
+func (e *Emulator) AddAccessKey(userName string) (id, secret string, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, ok := e.users[userName]
+	if !ok {
+		return "", "", fmt.Errorf("stsemu: no IAM user %q", userName)
+	}
+	k, aerr := e.createKeyLocked(u, e.now())
+	if aerr != nil {
+		return "", "", aerr
+	}
+	return k.id, k.secret, nil
 }
 
 // Code returns the MFA code of the user's device valid at the given time,
@@ -400,6 +552,7 @@ func (e *Emulator) SessionInfo(accessKeyID string) (SessionInfo, bool) {
 		Kind:             s.kind,
 		UserName:         s.user.name,
 		SessionName:      s.sessionName,
+		SourceIdentity:   s.sourceIdentity,
 		MFAAuthenticated: s.mfaAuthenticated,
 		MFAAuthTime:      s.mfaAuthTime,
 		IssuedAt:         s.issuedAt,
