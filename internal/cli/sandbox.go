@@ -213,18 +213,15 @@ func startSandbox(ctx context.Context, app *App) (*sandbox, error) {
 }
 
 func sandboxConfig(stsURL, serial, roleARN string) *configs.Config {
-	base := configs.Profile{Region: "us-east-1", SessionDuration: 12 * time.Hour, RoleDuration: time.Hour,
-		MFASource: configs.MFASourceTOTP, MFAMaxAge: time.Hour, MFAProcessTimeout: 30 * time.Second,
-		RefreshLead: 20 * time.Minute, MFALead: 15 * time.Minute, Sources: []string{"sandbox"}}
-	user := base
-	user.Name, user.MFASerial = sandboxProfile, serial
-	role := base
-	role.Name, role.MFASerial, role.RoleARN, role.SourceProfile = sandboxRoleProfile, serial, roleARN, sandboxProfile
+	user := configs.NewProfile(sandboxProfile)
+	user.MFASerial, user.MFASource, user.MFAMaxAge, user.Sources = serial, configs.MFASourceTOTP, time.Hour, []string{"sandbox"}
+	role := *user
+	role.Name, role.RoleARN, role.SourceProfile = sandboxRoleProfile, roleARN, sandboxProfile
 	return &configs.Config{
 		Keyring:     configs.Keyring{Backend: "memory"},
 		Listen:      "127.0.0.1:0",
 		STSEndpoint: stsURL,
-		Profiles:    map[string]*configs.Profile{sandboxProfile: &user, sandboxRoleProfile: &role},
+		Profiles:    map[string]*configs.Profile{sandboxProfile: user, sandboxRoleProfile: &role},
 	}
 }
 
