@@ -134,7 +134,7 @@ Try it with no AWS account:  mfad sandbox -- aws sts get-caller-identity`,
 		newDaemonCmd(app), newEnvCmd(app), newExecCmd(app), newCredentialProcessCmd(app),
 		newTokensCmd(app), newTOTPCmd(app), newSandboxCmd(app), newPolicyCmd(),
 		newAuditCmd(app), newExportCmd(app),
-		newServiceCmd(app),
+		newServiceCmd(app), newImportCmd(app), newDoctorCmd(app),
 	)
 	addProfileCompletions(app, root)
 	return root
@@ -286,14 +286,16 @@ func (a *App) dial(ctx context.Context) (*ipc.Client, error) {
 	return ipc.Dial(ctx, ipc.SocketPath(dir))
 }
 
-// call makes one request to the daemon.
-func (a *App) call(ctx context.Context, op string, in, out any) error {
+// ask dials the daemon, makes one call of the control API and hangs up:
+// ask(ctx, app, (*ipc.Client).Status, ipc.StatusRequest{}).
+func ask[Req, Rep any](ctx context.Context, a *App, method func(*ipc.Client, context.Context, Req) (Rep, error), in Req) (Rep, error) {
 	c, err := a.dial(ctx)
 	if err != nil {
-		return err
+		var zero Rep
+		return zero, err
 	}
 	defer c.Close()
-	return c.Call(ctx, op, in, out)
+	return method(c, ctx, in)
 }
 
 // configAndProfile loads the configuration and resolves the profile to act

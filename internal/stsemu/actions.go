@@ -16,6 +16,7 @@ var (
 	serialRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=/:,.@-]*$`) })
 	sessionNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]*$`) })
 	externalIDRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@:/-]*$`) })
+	sourceIDRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]*$`) })
 )
 
 const (
@@ -105,7 +106,7 @@ func (e *Emulator) getSessionToken(p *principal, params url.Values, reqID string
 			return nil, aerr
 		}
 	}
-	s := e.issue(KindSession, p.user, nil, "", time.Duration(dur)*time.Second, mfa, now, now)
+	s := e.issue(KindSession, p.user, nil, "", e.lifetime("GetSessionToken", dur), mfa, now, now)
 	return successBody("GetSessionToken", reqID, func(x *xmlDoc) {
 		writeCredentials(x, s)
 	}), nil
@@ -135,6 +136,13 @@ func (e *Emulator) assumeRole(p *principal, params url.Values, reqID string, now
 			v.fail(&externalID, "externalId", `Member must satisfy regular expression pattern: [\w+=,.@:\/-]*`)
 		}
 	}
+	sourceID, hasSourceID := optional(params, "SourceIdentity")
+	if hasSourceID {
+		v.length(sourceID, "sourceIdentity", 2, 64)
+		if !sourceIDRE().MatchString(sourceID) {
+			v.fail(&sourceID, "sourceIdentity", `Member must satisfy regular expression pattern: [\w+=,.@-]*`)
+		}
+	}
 	serial, hasSerial, code, hasCode := mfaParams(&v, params)
 	if aerr := v.err(); aerr != nil {
 		return nil, aerr
@@ -153,6 +161,26 @@ func (e *Emulator) assumeRole(p *principal, params url.Values, reqID string, now
 		}
 	}
 	if r.externalID != "" && params.Get("ExternalId") != r.externalID {
+		return nil, errNotAuthorized(callerARN, roleARN)
+	}
+	// A source identity, once set, stays with the session and every role
+	// chained from it, and cannot be changed.
+	inherited := ""
+	if p.session != nil {
+		inherited = p.session.sourceIdentity
+	}
+	if hasSourceID && inherited != "" && sourceID != inherited {
+		return nil, errAccessDenied("User: " + callerARN + " is not authorized to perform: sts:SetSourceIdentity on resource: " + roleARN +
+			" because the source identity " + inherited + " set earlier in the role chain cannot be changed")
+	}
+	if hasSourceID && inherited == "" && !r.allowSourceID {
+		return nil, errAccessDenied("User: " + callerARN + " is not authorized to perform: sts:SetSourceIdentity on resource: " + roleARN)
+	}
+	effectiveSourceID := inherited
+	if effectiveSourceID == "" {
+		effectiveSourceID = sourceID
+	}
+	if r.sourceID != "" && effectiveSourceID != r.sourceID {
 		return nil, errNotAuthorized(callerARN, roleARN)
 	}
 	if p.session != nil && dur > chainingLimit {
@@ -184,14 +212,28 @@ func (e *Emulator) assumeRole(p *principal, params url.Values, reqID string, now
 		return nil, errNotAuthorized(callerARN, roleARN)
 	}
 
-	s := e.issue(KindRole, p.user, r, sessionName, time.Duration(dur)*time.Second, mfa, mfaTime, now)
+	s := e.issue(KindRole, p.user, r, sessionName, e.lifetime("AssumeRole", dur), mfa, mfaTime, now)
+	s.sourceIdentity = effectiveSourceID
 	return successBody("AssumeRole", reqID, func(x *xmlDoc) {
 		x.open("AssumedRoleUser")
 		x.leaf("AssumedRoleId", r.uniqueID+":"+sessionName)
 		x.leaf("Arn", "arn:aws:sts::"+e.account+":assumed-role/"+r.name+"/"+sessionName)
 		x.close("AssumedRoleUser")
 		writeCredentials(x, s)
+		if effectiveSourceID != "" {
+			x.leaf("SourceIdentity", effectiveSourceID)
+		}
 	}), nil
+}
+
+// lifetime is how long credentials asked for dur seconds last: dur, or
+// less under SetMaxLifetime. The caller holds e.mu.
+func (e *Emulator) lifetime(action string, dur int) time.Duration {
+	d := time.Duration(dur) * time.Second
+	if max := e.maxLifetime(action); max > 0 && max < d {
+		return max
+	}
+	return d
 }
 
 // issue creates temporary credentials. The caller holds e.mu.

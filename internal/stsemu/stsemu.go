@@ -93,6 +93,14 @@ type RoleOptions struct {
 	TrustedUsers []string
 	// ExternalID, when not empty, must be passed as ExternalId by callers.
 	ExternalID string
+	// AllowSourceIdentity makes the trust policy allow
+	// sts:SetSourceIdentity: without it, a call that sets SourceIdentity is
+	// denied, as AWS denies it.
+	AllowSourceIdentity bool
+	// SourceIdentity, when not empty, is the source identity the trust
+	// policy demands (an sts:SourceIdentity condition); it implies
+	// AllowSourceIdentity.
+	SourceIdentity string
 }
 
 // Call is one entry of the emulator's call log. It never holds secrets,
@@ -153,6 +161,8 @@ type SessionInfo struct {
 	RoleARN string
 	// SessionName is the RoleSessionName for KindRole, else "".
 	SessionName string
+	// SourceIdentity is the role session's source identity ("" when none).
+	SourceIdentity string
 	// MFAAuthenticated reports whether MFA was validated for the session or
 	// for the session it was derived from.
 	MFAAuthenticated bool
@@ -180,6 +190,61 @@ type Emulator struct {
 	sessions map[string]*session // by temporary access key id
 	calls    []Call
 	faults   []*pendingFault
+	// lifetimes caps the lifetime of issued credentials, by action.
+	lifetimes map[string]time.Duration
+	// latency delays every response.
+	latency time.Duration
+	// offset is added to the clock: STS's time differs from the caller's.
+	offset time.Duration
+}
+
+// SetMaxLifetime makes action ("GetSessionToken" or "AssumeRole"; "" for
+// both) issue credentials that last at most d, whatever duration was asked
+// for: STS may return credentials that expire sooner than requested. Zero
+// removes the cap.
+func (e *Emulator) SetMaxLifetime(action string, d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lifetimes == nil {
+		e.lifetimes = map[string]time.Duration{}
+	}
+	for _, a := range []string{"GetSessionToken", "AssumeRole"} {
+		if action == "" || action == a {
+			e.lifetimes[a] = d
+		}
+	}
+}
+
+// SetLatency delays every response by d (real time), honouring the
+// request's context; faults' latency adds to it.
+func (e *Emulator) SetLatency(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.latency = d
+}
+
+// SetClockOffset makes the emulator's clock run d ahead of its Now option
+// (behind when negative): a caller whose clock is off by -d. Every time
+// decision follows it: expiries, the Date header, signature time skew and
+// TOTP windows.
+func (e *Emulator) SetClockOffset(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.offset = d
+}
+
+// Now returns the emulator's time.
+func (e *Emulator) Now() time.Time {
+	e.mu.Lock()
+	off := e.offset
+	e.mu.Unlock()
+	return e.now().Add(off)
+}
+
+// maxLifetime is the cap on action's credentials (0 = none). The caller
+// holds e.mu.
+func (e *Emulator) maxLifetime(action string) time.Duration {
+	return e.lifetimes[action]
 }
 
 type user struct {
@@ -211,6 +276,8 @@ type role struct {
 	maxSession          time.Duration
 	trusted             map[string]struct{} // user names; empty = all
 	externalID          string
+	allowSourceID       bool
+	sourceID            string
 }
 
 type session struct {
@@ -220,6 +287,7 @@ type session struct {
 	user                *user
 	role                *role // KindRole only
 	sessionName         string
+	sourceIdentity      string // KindRole only; "" when none was set
 	mfaAuthenticated    bool
 	mfaAuthTime         time.Time
 	issuedAt            time.Time
@@ -339,13 +407,15 @@ func (e *Emulator) AddRole(name string, opts RoleOptions) string {
 		maxSession = 12 * time.Hour
 	}
 	r := &role{
-		name:       name,
-		arn:        "arn:aws:iam::" + e.account + ":role/" + name,
-		uniqueID:   uniqueID("AROA"),
-		requireMFA: opts.RequireMFA,
-		maxSession: maxSession,
-		trusted:    make(map[string]struct{}, len(opts.TrustedUsers)),
-		externalID: opts.ExternalID,
+		name:          name,
+		arn:           "arn:aws:iam::" + e.account + ":role/" + name,
+		uniqueID:      uniqueID("AROA"),
+		requireMFA:    opts.RequireMFA,
+		maxSession:    maxSession,
+		trusted:       make(map[string]struct{}, len(opts.TrustedUsers)),
+		externalID:    opts.ExternalID,
+		allowSourceID: opts.AllowSourceIdentity || opts.SourceIdentity != "",
+		sourceID:      opts.SourceIdentity,
 	}
 	for _, n := range opts.TrustedUsers {
 		r.trusted[n] = struct{}{}
@@ -482,6 +552,7 @@ func (e *Emulator) SessionInfo(accessKeyID string) (SessionInfo, bool) {
 		Kind:             s.kind,
 		UserName:         s.user.name,
 		SessionName:      s.sessionName,
+		SourceIdentity:   s.sourceIdentity,
 		MFAAuthenticated: s.mfaAuthenticated,
 		MFAAuthTime:      s.mfaAuthTime,
 		IssuedAt:         s.issuedAt,

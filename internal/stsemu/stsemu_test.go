@@ -423,6 +423,39 @@ func TestAssumeRole(t *testing.T) {
 			t.Errorf("matching external id: %v", err)
 		}
 	})
+	t.Run("external id missing", func(t *testing.T) {
+		ext := env.srv.AddRole("ext2", stsemu.RoleOptions{ExternalID: "secret-ext"})
+		_, err := cl.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(ext), RoleSessionName: aws.String("s1")})
+		apiErr(t, err, "AccessDenied", "User: "+u.ARN+" is not authorized to perform: sts:AssumeRole on resource: "+ext)
+	})
+	t.Run("source identity", func(t *testing.T) {
+		plain := env.srv.AddRole("plain", stsemu.RoleOptions{})
+		_, err := cl.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(plain), RoleSessionName: aws.String("s1"), SourceIdentity: aws.String("alice")})
+		apiErr(t, err, "AccessDenied", "User: "+u.ARN+" is not authorized to perform: sts:SetSourceIdentity on resource: "+plain)
+		_, err = cl.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(plain), RoleSessionName: aws.String("s1"), SourceIdentity: aws.String("a:b")})
+		apiErr(t, err, "ValidationError", `1 validation error detected: Value 'a:b' at 'sourceIdentity' failed to satisfy constraint: Member must satisfy regular expression pattern: [\w+=,.@-]*`)
+		demands := env.srv.AddRole("demands", stsemu.RoleOptions{SourceIdentity: "alice"})
+		_, err = cl.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(demands), RoleSessionName: aws.String("s1")})
+		apiErr(t, err, "AccessDenied", "User: "+u.ARN+" is not authorized to perform: sts:AssumeRole on resource: "+demands)
+		out, err := cl.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(demands), RoleSessionName: aws.String("s1"), SourceIdentity: aws.String("alice")})
+		if err != nil || aws.ToString(out.SourceIdentity) != "alice" {
+			t.Fatalf("AssumeRole with the demanded source identity: %v", err)
+		}
+		if info, _ := env.srv.SessionInfo(aws.ToString(out.Credentials.AccessKeyId)); info.SourceIdentity != "alice" {
+			t.Errorf("SessionInfo.SourceIdentity = %q", info.SourceIdentity)
+		}
+		// It stays across role chaining and cannot be changed.
+		chained := env.client(aws.ToString(out.Credentials.AccessKeyId), aws.ToString(out.Credentials.SecretAccessKey), aws.ToString(out.Credentials.SessionToken))
+		allows := env.srv.AddRole("allows", stsemu.RoleOptions{AllowSourceIdentity: true})
+		_, err = chained.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(allows), RoleSessionName: aws.String("s2"), SourceIdentity: aws.String("mallory")})
+		if err == nil || !strings.Contains(err.Error(), "cannot be changed") {
+			t.Fatalf("changing the source identity in a chain: %v", err)
+		}
+		out, err = chained.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(plain), RoleSessionName: aws.String("s2")})
+		if err != nil || aws.ToString(out.SourceIdentity) != "alice" {
+			t.Fatalf("chained AssumeRole keeps the source identity: %v %v", err, out)
+		}
+	})
 	t.Run("chaining from role", func(t *testing.T) {
 		_, err := rc.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("chained"), DurationSeconds: aws.Int32(3601)})
 		apiErr(t, err, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.")
@@ -835,5 +868,66 @@ func TestSuccessResponseShape(t *testing.T) {
 	got := regexp.MustCompile(`<UserId>AIDA[A-Z0-9]{17}</UserId>`).ReplaceAllString(r.body, "<UserId>USERID</UserId>")
 	if r.status != 200 || got != want || r.header.Get("Content-Type") != "text/xml" {
 		t.Errorf("response %d %q:\n%s\nwant:\n%s", r.status, r.header.Get("Content-Type"), r.body, want)
+	}
+}
+
+// TestShortLifetimesLatencyAndClockOffset drives the knobs tests of
+// refresh schedules need: credentials shorter than requested, a latency on
+// every call, and an STS clock that differs from the caller's.
+func TestShortLifetimesLatencyAndClockOffset(t *testing.T) {
+	env := newEnv(t)
+	u := env.addUser("alice")
+	roleARN := env.srv.AddRole("admin", stsemu.RoleOptions{RequireMFA: true})
+
+	// AssumeRole capped at 2 minutes; GetSessionToken unchanged.
+	env.srv.SetMaxLifetime("AssumeRole", 2*time.Minute)
+	issued := env.clock.Now()
+	s := getSessionToken(t, env, u, 3600)
+	if want := issued.Add(time.Hour); !s.Expiration.Equal(want) {
+		t.Fatalf("session expires %v, want %v", s.Expiration, want)
+	}
+	roleClient := env.client(aws.ToString(s.AccessKeyId), aws.ToString(s.SecretAccessKey), aws.ToString(s.SessionToken))
+	out, err := roleClient.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("test"), DurationSeconds: aws.Int32(3600)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := issued.Add(2 * time.Minute); !out.Credentials.Expiration.Equal(want) {
+		t.Fatalf("role expires %v, want the 2-minute cap %v", out.Credentials.Expiration, want)
+	}
+	env.srv.SetMaxLifetime("", 0)
+
+	// A latency on every call.
+	env.srv.SetLatency(30 * time.Millisecond)
+	start := time.Now()
+	if _, err := env.userClient(u).GetCallerIdentity(ctx(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 30*time.Millisecond {
+		t.Fatalf("latency not applied: %v", d)
+	}
+	env.srv.SetLatency(0)
+
+	// STS's clock 45 minutes behind the caller's: a request signed with the
+	// caller's time is refused, with STS's time in the Date header...
+	env.srv.SetClockOffset(-45 * time.Minute)
+	resp := rawPost(t, env.srv.URL, "Action=GetCallerIdentity&Version=2011-06-15")
+	date, err := http.ParseTime(resp.header.Get("Date"))
+	if err != nil || !date.Equal(env.clock.Now().Add(-45*time.Minute).Truncate(time.Second)) {
+		t.Fatalf("Date %q (%v), want STS's time", resp.header.Get("Date"), err)
+	}
+	_, err = env.userClient(u).GetCallerIdentity(ctx(t), nil)
+	apiErr(t, err, "SignatureDoesNotMatch", "")
+	// ...and one signed with STS's time gets credentials on STS's clock.
+	stsNow := func() time.Time { return env.srv.Now() }
+	c := env.client(u.AccessKeyID, u.SecretAccessKey, "", func(o *sts.Options) {
+		o.HTTPSignerV4 = clockSigner{now: stsNow, signer: newV4()}
+	})
+	gst, err := c.GetSessionToken(ctx(t), &sts.GetSessionTokenInput{DurationSeconds: aws.Int32(900),
+		SerialNumber: aws.String(u.MFASerial), TokenCode: aws.String(env.srv.Code(u, env.srv.Now()))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := stsNow().Add(15 * time.Minute); !gst.Credentials.Expiration.Equal(want) {
+		t.Fatalf("expires %v, want %v (STS's clock)", gst.Credentials.Expiration, want)
 	}
 }
