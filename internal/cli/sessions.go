@@ -14,7 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/ipc"
+	"github.com/c0950fac/mfad/mfacode"
 	"github.com/c0950fac/mfad/session"
 )
 
@@ -33,8 +35,9 @@ When the daemon started without the passphrase of its encrypted keystore file (a
 ` + "`mfad daemon &`" + `), unlock gives it first: from MFAD_FILE_PASSPHRASE, else asked for
 on the terminal with hidden input; it goes to the daemon over the control socket only.
 
-The code is asked for on the terminal. --code-stdin reads it from standard input (for
-scripts and password managers). --code CODE puts the code in the process's argument list,
+The code is asked for on the terminal — or, when the profile's code source is mfa_process
+(mfa_source: process), that command is run for it. --code-stdin reads it from standard
+input (for scripts and password managers). --code CODE puts the code in the process's argument list,
 where other local users can see it while it runs: prefer --code-stdin.`,
 		Example: `  mfad unlock work
   ykman oath accounts code --single work | mfad unlock work --code-stdin`,
@@ -62,7 +65,11 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 				return err
 			}
 			if code == "" {
-				code, err = app.readCode(name, codeStdin)
+				if kp := cfg.Profiles[cfg.Profiles[name].KeyProfile()]; kp != nil && kp.MFASource == configs.MFASourceProcess && !codeStdin {
+					code, err = processCode(ctx, kp)
+				} else {
+					code, err = app.readCode(name, codeStdin)
+				}
 				if err != nil {
 					return err
 				}
@@ -91,6 +98,19 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 	cmd.Flags().BoolVar(&codeStdin, "code-stdin", false, "read the MFA code from standard input")
 	cmd.MarkFlagsMutuallyExclusive("code", "code-stdin")
 	return cmd
+}
+
+// processCode runs a key profile's mfa_process for a code.
+func processCode(ctx context.Context, kp *configs.Profile) (string, error) {
+	src, err := mfacode.NewProcess(kp.MFAProcess, kp.MFAProcessTimeout, mfacode.ProcessOptions{})
+	if err != nil {
+		return "", fmt.Errorf("profile %s: %w", kp.Name, err)
+	}
+	code, err := src.Code(ctx, mfacode.Request{Profile: kp.Name, MFASerial: kp.MFASerial, Reason: "mfad unlock " + kp.Name})
+	if err != nil {
+		return "", fmt.Errorf("profile %s: mfa_process: %w; or give the code with --code-stdin", kp.Name, err)
+	}
+	return code, nil
 }
 
 // openDaemonKeystore gives the daemon its keystore file's passphrase when
