@@ -22,7 +22,9 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/internal/clock"
+	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/mfacode"
 	"github.com/c0950fac/mfad/session"
@@ -45,7 +47,7 @@ type Options struct {
 	CodeSource func(p *configs.Profile) (mfacode.Source, error)
 	// Guard enforces that no code is used twice; nil = a guard on Clock.
 	Guard *mfacode.OnceGuard
-	// Audit receives the audit log, one JSON line (AuditEntry) per
+	// Audit receives the audit log, one JSON line (audit.Entry) per
 	// credentials request and token event; nil = none.
 	Audit io.Writer
 	// SuggestMaxAge returns the MFA age window a key profile's policy files
@@ -74,7 +76,7 @@ type Daemon struct {
 	names    []string
 	sf       singleflight.Group
 	tokens   *tokenRegistry
-	audit    *auditLog
+	audit    *audit.Log
 	bad      *badTokens
 	closed   bool
 	// stopping is set while the daemon shuts down: client tokens are kept.
@@ -88,6 +90,8 @@ type Daemon struct {
 	suggested map[string]time.Duration
 	// release returns freed memory to the system after credentials change.
 	release memoryRelease
+	// routes answer the control socket (see controlRoutes).
+	routes map[string]route
 	// bg is cancelled when the daemon stops; background work uses it.
 	bg     context.Context
 	cancel context.CancelFunc
@@ -112,7 +116,8 @@ func New(o Options) (*Daemon, error) {
 		d.guard = mfacode.NewOnceGuard(d.clock.Now, nil)
 	}
 	d.tokens = newTokenRegistry()
-	d.audit = newAuditLog(o.Audit, d.clock, d.log)
+	d.routes = controlRoutes()
+	d.audit = audit.New(o.Audit, d.clock, d.log)
 	d.bad = newBadTokens()
 	d.suggested = map[string]time.Duration{}
 	d.bg, d.cancel = context.WithCancel(context.Background())
@@ -162,7 +167,7 @@ func (d *Daemon) Close() {
 	d.release.stop()
 	d.cancel()
 	d.wg.Wait()
-	d.audit.close()
+	d.audit.Close()
 }
 
 // Restore loads cached sessions from the keystore, so that a restart needs
@@ -225,8 +230,9 @@ func (d *Daemon) profile(name string) (*profState, error) {
 	return p, nil
 }
 
-// ErrLocked reports that a profile has no valid MFA session.
-var ErrLocked = errors.New("locked")
+// ErrLocked reports that a profile has no valid MFA session. It is the
+// control protocol's CodeLocked: the CLI gets it back through errors.Is.
+const ErrLocked = ipc.CodeLocked
 
 // lockedError says how to unlock a profile.
 func lockedError(p *profState) error {

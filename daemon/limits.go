@@ -56,19 +56,16 @@ func newBadTokens() *badTokens {
 }
 
 // badToken refuses a request for profile whose Authorization header holds no
-// valid token: it counts it, records it in the audit log, closes the
-// connection after the answer, and, when the budget has a free slot, answers
-// only after badTokenDelay.
-func (d *Daemon) badToken(w http.ResponseWriter, r *http.Request, profile string) {
+// valid token: it counts it, records it in the audit log (with reason, or
+// else why the token is not valid), closes the connection after the answer,
+// and, when the budget has a free slot, answers only after badTokenDelay.
+// The answer is the same for every such request.
+func (d *Daemon) badToken(w http.ResponseWriter, r *http.Request, profile, reason string) {
 	w.Header()["Connection"] = closeConn
 	d.noteBadToken()
-	if d.audit.ch != nil && d.audit.admitRefusal() {
-		// Recorded before the delay, so that the client process is looked
-		// up while it still holds its connection.
-		id, reason := d.tokens.explain(r.Header.Get("Authorization"))
-		d.audit.record(AuditEntry{Event: AuditFetch, Via: "endpoint", Profile: profile, TokenID: id,
-			Status: http.StatusForbidden, Reason: reason, Remote: r.RemoteAddr})
-	}
+	// Recorded before the delay, so that the client process is looked up
+	// while it still holds its connection.
+	d.refused(r, profile, reason)
 	select {
 	case d.bad.slots <- struct{}{}:
 		if d.bad.delay > 0 {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/ipc"
 )
 
@@ -68,13 +69,15 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	d.tokens.setFile(t.ID, tokPath)
-	d.auditToken(AuditTokenIssued, t, os.Getpid(), "daemon started")
+	d.auditToken(audit.TokenIssued, t, os.Getpid(), "daemon started")
 	if err := writeFileAtomic(filepath.Join(o.RuntimeDir, EndpointFile), []byte(d.base)); err != nil {
 		return err
 	}
 	d.restoreTokens(host == prev)
 
-	if err := d.Restore(ctx); err != nil {
+	if file := d.keystoreWaiting(); file != "" {
+		d.log.Warn("the encrypted keystore waits for its passphrase: run `mfad unlock`", "file", file)
+	} else if err := d.Restore(ctx); err != nil {
 		d.log.Warn("some cached sessions could not be restored; unlock those profiles again", "error", err)
 	}
 	srv := NewHTTPServer(d.NewEndpoint(host))

@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/internal/testenv"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/mfacode"
@@ -107,18 +108,15 @@ func (c selfConn) Peer() ipc.Peer {
 }
 func (c selfConn) Context() context.Context { return c.ctx }
 
-// call makes a control request as the CLI would.
-func (w *secWorld) call(ctx context.Context, op string, in, out any) error {
+// call makes a control request as the CLI would, through the wire format.
+func call[Req, Rep any](ctx context.Context, w *secWorld, op ipc.Op[Req, Rep], in Req, out *Rep) error {
 	w.t.Helper()
 	body, _ := json.Marshal(in)
-	resp := w.d.ServeIPC(selfConn{ctx: ctx}, &ipc.Request{V: ipc.ProtocolVersion, ID: 1, Op: op, Body: body})
+	resp := w.d.ServeIPC(selfConn{ctx: ctx}, &ipc.Request{V: ipc.ProtocolVersion, ID: 1, Op: op.Name(), Body: body})
 	if resp.Error != nil {
 		return resp.Error
 	}
-	if out != nil {
-		return json.Unmarshal(resp.Body, out)
-	}
-	return nil
+	return json.Unmarshal(resp.Body, out)
 }
 
 // get fetches url with token and extra headers.
@@ -215,7 +213,7 @@ func TestRevokedTokenRefusedAtOnce(t *testing.T) {
 	w.run()
 	ctx := context.Background()
 	var env ipc.EnvReply
-	if err := w.call(ctx, ipc.OpEnv, ipc.EnvRequest{Profile: "work", Label: "test"}, &env); err != nil {
+	if err := call(ctx, w, ipc.OpEnv, ipc.EnvRequest{Profile: "work", Label: "test"}, &env); err != nil {
 		t.Fatal(err)
 	}
 	c := &http.Client{}
@@ -231,7 +229,7 @@ func TestRevokedTokenRefusedAtOnce(t *testing.T) {
 		t.Fatalf("token file holds %d bytes, want the token and no newline", len(b))
 	}
 	var rr ipc.RevokeReply
-	if err := w.call(ctx, ipc.OpRevoke, ipc.RevokeRequest{ID: env.TokenID}, &rr); err != nil {
+	if err := call(ctx, w, ipc.OpRevoke, ipc.RevokeRequest{ID: env.TokenID}, &rr); err != nil {
 		t.Fatal(err)
 	}
 	// The very next request, on the same kept-alive connection, is refused.
@@ -249,20 +247,20 @@ func TestRevokedTokenRefusedAtOnce(t *testing.T) {
 	w.stop()
 	var revoked, refused bool
 	for _, e := range auditEntries(t, w.audit.String()) {
-		revoked = revoked || e.Event == AuditTokenRevoked && e.TokenID == env.TokenID
-		refused = refused || e.Event == AuditFetch && e.Status == 403 && e.TokenID == env.TokenID && e.Reason == "unknown_token"
+		revoked = revoked || e.Event == audit.TokenRevoked && e.TokenID == env.TokenID
+		refused = refused || e.Event == audit.Fetch && e.Status == 403 && e.TokenID == env.TokenID && e.Reason == "unknown_token"
 	}
 	if !revoked || !refused {
 		t.Errorf("audit lacks the revocation (%v) or the refusal (%v):\n%s", revoked, refused, w.audit)
 	}
 }
 
-func auditEntries(t *testing.T, log string) []AuditEntry {
+func auditEntries(t *testing.T, log string) []audit.Entry {
 	t.Helper()
-	var out []AuditEntry
+	var out []audit.Entry
 	sc := bufio.NewScanner(strings.NewReader(log))
 	for sc.Scan() {
-		var e AuditEntry
+		var e audit.Entry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatalf("audit line %q: %v", sc.Text(), err)
 		}
@@ -284,14 +282,14 @@ func TestAuditNamesEveryClient(t *testing.T) {
 		}
 	}
 	var cp ipc.CredentialsReply
-	if err := w.call(ctx, ipc.OpCredentials, ipc.CredentialsRequest{Profile: "work"}, &cp); err != nil {
+	if err := call(ctx, w, ipc.OpCredentials, ipc.CredentialsRequest{Profile: "work"}, &cp); err != nil {
 		t.Fatal(err)
 	}
 	var env ipc.EnvReply
-	if err := w.call(ctx, ipc.OpEnv, ipc.EnvRequest{Profile: "work", Label: "mfad env (pid 1)"}, &env); err != nil {
+	if err := call(ctx, w, ipc.OpEnv, ipc.EnvRequest{Profile: "work", Label: "mfad env (pid 1)"}, &env); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.call(ctx, ipc.OpRevoke, ipc.RevokeRequest{ID: env.TokenID}, nil); err != nil {
+	if err := call(ctx, w, ipc.OpRevoke, ipc.RevokeRequest{ID: env.TokenID}, new(ipc.RevokeReply)); err != nil {
 		t.Fatal(err)
 	}
 	resp, _ := get(t, c, "GET", w.base+CredentialsPath+"work", "", env.Token, nil)
@@ -308,32 +306,32 @@ func TestAuditNamesEveryClient(t *testing.T) {
 	var ok200, issued, revoked, daemonTok, cpLine, refused int
 	for _, e := range auditEntries(t, log) {
 		switch {
-		case e.Event == AuditFetch && e.Via == "endpoint" && e.Status == 200:
+		case e.Event == audit.Fetch && e.Via == "endpoint" && e.Status == 200:
 			ok200++
 			if e.Profile != "admin" || e.PID != os.Getpid() || e.Exe != exe || e.UID == nil || *e.UID != os.Getuid() || e.TokenID == "" || e.Remote == "" {
 				t.Errorf("fetch line %+v: want pid %d exe %s", e, os.Getpid(), exe)
 			}
-		case e.Event == AuditFetch && e.Via == "credential-process":
+		case e.Event == audit.Fetch && e.Via == "credential-process":
 			cpLine++
 			if e.Profile != "work" || e.PID != os.Getpid() || e.Exe != exe || e.PPID != os.Getppid() || e.ParentExe == "" {
 				t.Errorf("credential-process line %+v", e)
 			}
-		case e.Event == AuditFetch && e.Status == 403:
+		case e.Event == audit.Fetch && e.Status == 403:
 			refused++
 			if e.TokenID != env.TokenID || e.Reason != "unknown_token" || e.PID != os.Getpid() {
 				t.Errorf("refusal line %+v", e)
 			}
-		case e.Event == AuditTokenIssued && e.TokenKind == TokenDaemon:
+		case e.Event == audit.TokenIssued && e.TokenKind == TokenDaemon:
 			daemonTok++
 			if e.PID != os.Getpid() {
 				t.Errorf("daemon token line %+v", e)
 			}
-		case e.Event == AuditTokenIssued && e.TokenID == env.TokenID:
+		case e.Event == audit.TokenIssued && e.TokenID == env.TokenID:
 			issued++
 			if e.PID != os.Getpid() || e.Label != "mfad env (pid 1)" || e.Profile != "work" || e.TokenKind != TokenEnv {
 				t.Errorf("issue line %+v", e)
 			}
-		case e.Event == AuditTokenRevoked && e.TokenID == env.TokenID:
+		case e.Event == audit.TokenRevoked && e.TokenID == env.TokenID:
 			revoked++
 		}
 	}
@@ -389,7 +387,7 @@ func TestBadTokenFloodDoesNotDelayGoodClients(t *testing.T) {
 	w.run()
 	url := w.base + CredentialsPath + "admin"
 	var env ipc.EnvReply
-	if err := w.call(context.Background(), ipc.OpEnv, ipc.EnvRequest{Profile: "admin"}, &env); err != nil {
+	if err := call(context.Background(), w, ipc.OpEnv, ipc.EnvRequest{Profile: "admin"}, &env); err != nil {
 		t.Fatal(err)
 	}
 	bad := []string{
@@ -517,16 +515,16 @@ func TestBadTokenFloodDoesNotDelayGoodClients(t *testing.T) {
 	var lines, counted int64
 	for _, e := range auditEntries(t, w.audit.String()) {
 		switch {
-		case e.Event == AuditFetch && e.Status == 403:
+		case e.Event == audit.Fetch && e.Status == 403:
 			lines++
-		case e.Event == AuditRefused:
+		case e.Event == audit.Refused:
 			counted += e.Count
-		case e.Event == AuditDropped:
+		case e.Event == audit.Dropped:
 			t.Errorf("audit dropped %d entries", e.Count)
 		}
 	}
-	if lines != refusalLines || lines+counted != total {
-		t.Errorf("audit: %d refusal lines and %d counted, want %d and %d", lines, counted, refusalLines, total-refusalLines)
+	if lines != audit.RefusalLines || lines+counted != total {
+		t.Errorf("audit: %d refusal lines and %d counted, want %d and %d", lines, counted, audit.RefusalLines, total-audit.RefusalLines)
 	}
 	testenv.AssertNoSecret(t, "audit log", w.audit.String(), w.e.Secrets(w.token, env.Token)...)
 }
@@ -539,7 +537,7 @@ func TestBadTokenWarnings(t *testing.T) {
 	h := w.d.NewEndpoint("127.0.0.1:9")
 	secret := "mfad.0123456789abcdef." + strings.Repeat("s", tokenSecretLen)
 	refuse := func() {
-		r := httptest.NewRequest("GET", "http://127.0.0.1:9"+CredentialsPath+"work", nil)
+		r := originRequest("127.0.0.1:9", CredentialsPath+"work")
 		r.Header.Set("Authorization", secret)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
@@ -592,20 +590,20 @@ func TestBadTokenBudget(t *testing.T) {
 		held.Add(1)
 		go func() {
 			defer held.Done()
-			r := httptest.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:9"+CredentialsPath+"work", nil)
+			r := originRequest("127.0.0.1:9", CredentialsPath+"work").WithContext(ctx)
 			h.ServeHTTP(httptest.NewRecorder(), r)
 		}()
 	}
 	testenv.WaitFor(t, "the budget to fill", func() bool { return len(w.d.bad.slots) == badTokenSlots })
 	// Beyond the budget, refusals are answered at once...
-	r := httptest.NewRequest("GET", "http://127.0.0.1:9"+CredentialsPath+"work", nil)
+	r := originRequest("127.0.0.1:9", CredentialsPath+"work")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
 	if rec.Code != 403 {
 		t.Fatalf("over budget: %d", rec.Code)
 	}
 	// ...and a good token never waits on the budget.
-	r = httptest.NewRequest("GET", "http://127.0.0.1:9"+CredentialsPath+"work", nil)
+	r = originRequest("127.0.0.1:9", CredentialsPath+"work")
 	tok, err := w.d.tokens.issue(TokenEnv, "work", "", w.e.Clock.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -712,86 +710,24 @@ func TestLimitListener(t *testing.T) {
 	})
 }
 
-func TestAuditFileRotates(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "state", "audit.log")
-	a, err := OpenAuditFile(path, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	line := []byte(strings.Repeat("x", 39) + "\n") // 40 bytes
-	for i := 0; i < 5; i++ {
-		if _, err := a.Write(line); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a.Close()
-	// 40+40 fit; the third rotates; then 40+40 again; the fifth rotates.
-	cur, _ := os.ReadFile(path)
-	old, _ := os.ReadFile(path + ".1")
-	if len(cur) != 40 || len(old) != 80 {
-		t.Fatalf("after 5 lines: current %d bytes, rotated %d bytes", len(cur), len(old))
-	}
-	for _, p := range []string{path, filepath.Dir(path)} {
-		fi, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := map[bool]os.FileMode{false: 0o600, true: 0o700}[fi.IsDir()]; fi.Mode().Perm() != want {
-			t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), want)
-		}
-	}
-	// At start: a log over the limit is rotated, and a loose mode fixed.
-	big := filepath.Join(dir, "big.log")
-	if err := os.WriteFile(big, make([]byte, 200), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a, err = OpenAuditFile(big, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Write(line)
-	a.Close()
-	if fi, _ := os.Stat(big + ".1"); fi == nil || fi.Size() != 200 {
-		t.Fatalf("not rotated at start: %v", fi)
-	}
-	if fi, _ := os.Stat(big); fi.Size() != 40 || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("new log: %d bytes, mode %v", fi.Size(), fi.Mode().Perm())
-	}
-	// A log under the limit is kept, and its mode tightened.
-	small := filepath.Join(dir, "small.log")
-	os.WriteFile(small, line, 0o644)
-	a, err = OpenAuditFile(small, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Close()
-	if fi, _ := os.Stat(small); fi.Size() != 40 || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("small log: %d bytes, mode %v", fi.Size(), fi.Mode().Perm())
-	}
-	if _, err := a.Write(line); err == nil {
-		t.Fatal("write after Close succeeded")
-	}
-}
-
 // TestRefusalsSummarised checks that a flood of requests without a valid
-// token yields refusalLines lines and one count per window.
+// token yields audit.RefusalLines lines and one count per window.
 func TestRefusalsSummarised(t *testing.T) {
 	w := newSecWorld(t)
 	w.d.bad.delay = 0
 	h := w.d.NewEndpoint("127.0.0.1:9")
 	do := func(n int, host string) {
 		for i := 0; i < n; i++ {
-			r := httptest.NewRequest("GET", "http://"+host+CredentialsPath+"work", nil)
+			r := originRequest(host, CredentialsPath+"work")
 			h.ServeHTTP(httptest.NewRecorder(), r)
 		}
 	}
 	do(100, "127.0.0.1:9") // bad tokens
 	do(50, "evil:9")       // wrong Host
 	testenv.WaitFor(t, "the first window's lines", func() bool {
-		return strings.Count(w.audit.String(), "\n") >= refusalLines
+		return strings.Count(w.audit.String(), "\n") >= audit.RefusalLines
 	})
-	w.e.Clock.Advance(refusalWindow) // the window closes: its count is written
+	w.e.Clock.Advance(audit.RefusalWindow) // the window closes: its count is written
 	testenv.WaitFor(t, "the count", func() bool { return strings.Contains(w.audit.String(), `"event":"refused"`) })
 	do(3, "evil:9") // a new window
 	w.d.Close()
@@ -800,56 +736,19 @@ func TestRefusalsSummarised(t *testing.T) {
 	reasons := map[string]int{}
 	for _, e := range auditEntries(t, w.audit.String()) {
 		switch e.Event {
-		case AuditFetch:
+		case audit.Fetch:
 			if e.Status != 200 {
 				lines++
 				reasons[e.Reason]++
 			}
-		case AuditRefused:
+		case audit.Refused:
 			counted += e.Count
 		}
 	}
-	if lines != refusalLines+3 || counted != 150-refusalLines {
-		t.Fatalf("%d lines, %d counted; want %d and %d:\n%s", lines, counted, refusalLines+3, 150-refusalLines, w.audit)
+	if lines != audit.RefusalLines+3 || counted != 150-audit.RefusalLines {
+		t.Fatalf("%d lines, %d counted; want %d and %d:\n%s", lines, counted, audit.RefusalLines+3, 150-audit.RefusalLines, w.audit)
 	}
-	if reasons["no_token"] != refusalLines || reasons["wrong_host_or_browser"] != 3 {
+	if reasons["no_token"] != audit.RefusalLines || reasons["wrong_host_or_browser"] != 3 {
 		t.Fatalf("reasons %v", reasons)
-	}
-}
-
-// blockingWriter blocks writes until released.
-type blockingWriter struct {
-	release chan struct{}
-	buf     testenv.SafeBuffer
-}
-
-func (b *blockingWriter) Write(p []byte) (int, error) {
-	<-b.release
-	return b.buf.Write(p)
-}
-
-func TestAuditDropsAreCounted(t *testing.T) {
-	e := testenv.New(t)
-	bw := &blockingWriter{release: make(chan struct{})}
-	a := newAuditLog(bw, e.Clock, e.Logger)
-	// More than the queue and the goroutine's batch (64 KiB) can hold.
-	const n = 2 * auditQueue
-	for i := 0; i < n; i++ {
-		a.record(AuditEntry{Event: AuditFetch, Via: "endpoint", Profile: "work", Status: 200})
-	}
-	close(bw.release)
-	a.close()
-	a.record(AuditEntry{Event: AuditFetch}) // after close: discarded, no panic
-	var lines, dropped int64
-	for _, en := range auditEntries(t, bw.buf.String()) {
-		switch en.Event {
-		case AuditFetch:
-			lines++
-		case AuditDropped:
-			dropped += en.Count
-		}
-	}
-	if dropped == 0 || lines+dropped != n {
-		t.Fatalf("%d lines + %d dropped, want %d in all with some dropped", lines, dropped, n)
 	}
 }

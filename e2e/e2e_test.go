@@ -207,8 +207,15 @@ func (w *world) check(what, text string) {
 // startDaemon starts `mfad daemon` and waits for its control socket.
 func (w *world) startDaemon() {
 	w.t.Helper()
+	w.startDaemonEnv(w.env)
+}
+
+// startDaemonEnv starts `mfad daemon` with env, with no terminal, and
+// waits for its control socket.
+func (w *world) startDaemonEnv(env []string) {
+	w.t.Helper()
 	cmd := exec.Command(w.bin, "daemon", "--log-level", "debug")
-	cmd.Env = w.env
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = w.logs, w.logs
 	if err := cmd.Start(); err != nil {
 		w.t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/c0950fac/mfad/daemon"
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/internal/testenv"
 )
 
@@ -29,17 +30,17 @@ type auditedClient struct {
 }
 
 // readAudit parses an audit log.
-func readAudit(t *testing.T, path string) []daemon.AuditEntry {
+func readAudit(t *testing.T, path string) []audit.Entry {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []daemon.AuditEntry
+	var out []audit.Entry
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var e daemon.AuditEntry
+		var e audit.Entry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatalf("audit line %q: %v", sc.Text(), err)
 		}
@@ -90,11 +91,11 @@ func TestAuditNamesTheClientProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var fetch, cpLine *daemon.AuditEntry
+	var fetch, cpLine *audit.Entry
 	var execToken string
 	revoked := func() bool {
 		for _, e := range readAudit(t, auditLog) {
-			if e.Event == daemon.AuditTokenRevoked && e.TokenID == execToken {
+			if e.Event == audit.TokenRevoked && e.TokenID == execToken {
 				return true
 			}
 		}
@@ -105,18 +106,18 @@ func TestAuditNamesTheClientProcess(t *testing.T) {
 		fetch, cpLine, execToken = nil, nil, ""
 		for _, e := range readAudit(t, auditLog) {
 			switch {
-			case e.Event == daemon.AuditFetch && e.PID == c.PID:
+			case e.Event == audit.Fetch && e.PID == c.PID:
 				fetch = &e
-			case e.Event == daemon.AuditFetch && e.Via == "credential-process":
+			case e.Event == audit.Fetch && e.Via == "credential-process":
 				cpLine = &e
-			case e.Event == daemon.AuditTokenIssued && e.TokenKind == daemon.TokenExec:
+			case e.Event == audit.TokenIssued && e.TokenKind == daemon.TokenExec:
 				execToken = e.TokenID
 			}
 		}
 		return fetch != nil && cpLine != nil
 	})
 	for _, e := range readAudit(t, auditLog) {
-		if e.Event == daemon.AuditTokenIssued && e.TokenKind == daemon.TokenExec && (e.Exe != w.bin || e.Profile != "work") {
+		if e.Event == audit.TokenIssued && e.TokenKind == daemon.TokenExec && (e.Exe != w.bin || e.Profile != "work") {
 			t.Errorf("exec token issued to %+v, want %s", e, w.bin)
 		}
 	}

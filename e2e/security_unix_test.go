@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/c0950fac/mfad/daemon"
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/internal/testenv"
 )
 
@@ -87,7 +87,7 @@ func TestOtherUserGetsNothing(t *testing.T) {
 	}
 	testenv.WaitFor(t, "the refusal in the audit log", func() bool {
 		for _, e := range readAudit(t, filepath.Join(w.home, "audit.log")) {
-			if e.Event == daemon.AuditFetch && e.Status == 403 && e.Reason == "no_token" && e.UID != nil && *e.UID == nobody {
+			if e.Event == audit.Fetch && e.Status == 403 && e.Reason == "no_token" && e.UID != nil && *e.UID == nobody {
 				return true
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -29,12 +30,15 @@ type Options struct {
 	FileOptions []FileOption
 	// OSOptions are passed to NewOS, after the one Service sets.
 	OSOptions []OSOption
+	// Logger hears why "auto" fell back to the file backend (nil = discard).
+	Logger *slog.Logger
 }
 
 // Open returns the Store opts choose. "os" checks first that the OS keyring
-// answers; "auto" uses the OS keyring when it answers and otherwise fails
-// with an error that explains how to choose the file backend; "file" opens
-// the encrypted file.
+// answers; "auto" uses the OS keyring when it answers and otherwise the
+// encrypted file (when opts.Passphrase is set; else it fails with an error
+// that explains how to choose the file backend); "file" opens the encrypted
+// file.
 func Open(ctx context.Context, opts Options) (Store, error) {
 	switch opts.Backend {
 	case BackendOS, BackendAuto, "":
@@ -69,6 +73,18 @@ func openOS(ctx context.Context, s *osStore, opts Options) (Store, error) {
 	}
 	if opts.Backend == BackendOS {
 		return nil, err
+	}
+	if opts.Passphrase != nil {
+		l := opts.Logger
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		fs, ferr := OpenFile(ctx, opts.File, opts.Passphrase, opts.FileOptions...)
+		if ferr != nil {
+			return nil, fmt.Errorf("no OS keyring answers (%w), and the encrypted file fallback failed: %w", err, ferr)
+		}
+		l.Info("no OS keyring answers: keeping secrets in the encrypted file (set keyring.backend: os or file to choose)", "reason", err)
+		return fs, nil
 	}
 	return nil, fmt.Errorf("no keyring backend is usable: %w; to keep secrets in an encrypted file instead, set keyring.backend: file in the config or MFAD_KEYRING_BACKEND=file, and MFAD_FILE_PASSPHRASE or a terminal for the passphrase",
 		err)

@@ -1,6 +1,7 @@
 package keystore
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -72,5 +73,72 @@ func TestOpenOSProbe(t *testing.T) {
 	_, err = Open(ctx, Options{Backend: BackendOS, OSOptions: []OSOption{withKeyring(kr)}})
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "keyring.backend: file") {
 		t.Fatalf("Open(os) without a keyring: err = %v", err)
+	}
+}
+
+func TestOpenAutoFallsBackToTheFile(t *testing.T) {
+	ctx := testContext(t)
+	kr := newFakeKeyring()
+	kr.failAll = errors.New("org.freedesktop.DBus.Error.ServiceUnknown: The name org.freedesktop.secrets was not provided by any .service files")
+	path := filepath.Join(t.TempDir(), "keystore.enc")
+	s, err := Open(ctx, Options{Backend: BackendAuto, File: path, Passphrase: staticPassphrase(testPassphrase),
+		FileOptions: []FileOption{WithKDFParams(cheapKDF)}, OSOptions: []OSOption{withKeyring(kr)}})
+	if err != nil {
+		t.Fatalf("Open(auto) without a keyring but with a passphrase: %v", err)
+	}
+	if s.Backend() != BackendFile {
+		t.Fatalf("Open(auto) fell back to %q", s.Backend())
+	}
+	if err := PutAccessKey(ctx, s, "prod", testKey); err != nil {
+		t.Fatal(err)
+	}
+	// The file fallback failing says both why.
+	_, err = Open(ctx, Options{Backend: BackendAuto, File: path, Passphrase: staticPassphrase("wrong passphrase"), OSOptions: []OSOption{withKeyring(kr)}})
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("Open(auto) with a wrong passphrase: %v", err)
+	}
+}
+
+func TestPendingOpensWithThePassphrase(t *testing.T) {
+	ctx := testContext(t)
+	path := filepath.Join(t.TempDir(), "keystore.enc")
+	s := openTestFile(t, path)
+	if err := PutAccessKey(ctx, s, "prod", testKey); err != nil {
+		t.Fatal(err)
+	}
+	p := NewPending(path, func(ctx context.Context, pass []byte) (Store, error) {
+		given := string(pass)
+		return OpenFile(ctx, path, staticPassphrase(given))
+	})
+	if !p.NeedsPassphrase() || p.Backend() != BackendFile || p.File() != path {
+		t.Fatal("a new Pending store does not wait")
+	}
+	if _, err := GetAccessKey(ctx, p, "prod"); !errors.Is(err, ErrPassphraseNeeded) || !strings.Contains(err.Error(), "mfad unlock") {
+		t.Fatalf("Get while waiting: %v", err)
+	}
+	if err := p.Set(ctx, "prod", SessionItem, []byte("x")); !errors.Is(err, ErrPassphraseNeeded) {
+		t.Fatalf("Set while waiting: %v", err)
+	}
+	if err := p.Unlock(ctx, []byte("wrong passphrase")); !errors.Is(err, ErrWrongPassphrase) || !p.NeedsPassphrase() {
+		t.Fatalf("Unlock with a wrong passphrase: %v", err)
+	}
+	if err := p.Unlock(ctx, nil); err == nil {
+		t.Fatal("Unlock with an empty passphrase succeeded")
+	}
+	pass := []byte(testPassphrase)
+	if err := p.Unlock(ctx, pass); err != nil {
+		t.Fatal(err)
+	}
+	if string(pass) == testPassphrase {
+		t.Error("Unlock kept the passphrase bytes")
+	}
+	if k, err := GetAccessKey(ctx, p, "prod"); err != nil || k != testKey {
+		t.Fatalf("Get after Unlock: %v %v", k, err)
+	}
+	if names, err := p.Profiles(ctx); err != nil || len(names) != 1 {
+		t.Fatalf("Profiles: %v %v", names, err)
+	}
+	if err := p.Delete(ctx, "prod", SessionItem); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/daemon"
+	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/internal/benchbase"
 	"github.com/c0950fac/mfad/internal/stsemu"
 	"github.com/c0950fac/mfad/ipc"
@@ -127,7 +128,7 @@ func (w *inproc) startDaemon(ctx context.Context, name, dir string) (target, err
 		Broker: session.NewBroker(session.BrokerOptions{Endpoint: w.emu.URL})}
 	if name == serverMfad {
 		// As `mfad daemon` opens it: a rotated file.
-		f, err := daemon.OpenAuditFile(filepath.Join(dir, name+"-audit.log"), daemon.MaxAuditSize)
+		f, err := audit.OpenFile(filepath.Join(dir, name+"-audit.log"), audit.MaxSize)
 		if err != nil {
 			return target{}, err
 		}
@@ -165,8 +166,8 @@ func (w *inproc) startDaemon(ctx context.Context, name, dir string) (target, err
 		return target{}, err
 	}
 	defer c.Close()
-	var r ipc.EnvReply
-	if err := c.Call(ctx, ipc.OpEnv, ipc.EnvRequest{Profile: "work", Label: "mfad-bench"}, &r); err != nil {
+	r, err := c.Env(ctx, ipc.EnvRequest{Profile: "work", Label: "mfad-bench"})
+	if err != nil {
 		return target{}, err
 	}
 	u, err := url.Parse(r.URL)

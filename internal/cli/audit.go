@@ -17,7 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/c0950fac/mfad/daemon"
+	"github.com/c0950fac/mfad/internal/audit"
 )
 
 // auditPoll is how often `mfad audit --follow` looks for new lines.
@@ -189,7 +189,7 @@ func (p *auditPrinter) line(l []byte) {
 		p.w.Write(append(l, '\n'))
 		return
 	}
-	var e daemon.AuditEntry
+	var e audit.Entry
 	if err := json.Unmarshal(l, &e); err != nil {
 		fmt.Fprintf(p.errw, "mfad audit: skipping a line that is not an audit entry: %v\n", err)
 		return
@@ -221,7 +221,7 @@ func (p *auditPrinter) line(l []byte) {
 		detail = append(detail, strconv.Quote(e.Label))
 	}
 	switch {
-	case e.Count != 0 && e.Event == daemon.AuditDropped:
+	case e.Count != 0 && e.Event == audit.Dropped:
 		detail = append(detail, fmt.Sprintf("%d entries lost", e.Count))
 	case e.Count != 0:
 		detail = append(detail, fmt.Sprintf("%d requests", e.Count))

@@ -4,15 +4,19 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -37,6 +41,16 @@ type App struct {
 
 	configFile string
 	logLevel   string
+	// held, when set, is the keystore passphrase taken out of the
+	// environment (see holdPassphrase); it is handed out once.
+	held *heldPassphrase
+}
+
+// heldPassphrase is a passphrase kept in memory only, for one use.
+type heldPassphrase struct {
+	mu    sync.Mutex
+	value []byte
+	used  bool
 }
 
 func (a *App) getenv(k string) string {
@@ -119,7 +133,7 @@ Try it with no AWS account:  mfad sandbox -- aws sts get-caller-identity`,
 		newUnlockCmd(app), newLockCmd(app), newStatusCmd(app),
 		newDaemonCmd(app), newEnvCmd(app), newExecCmd(app), newCredentialProcessCmd(app),
 		newTokensCmd(app), newTOTPCmd(app), newSandboxCmd(app), newPolicyCmd(),
-		newAuditCmd(app),
+		newAuditCmd(app), newExportCmd(app),
 		newServiceCmd(app),
 	)
 	addProfileCompletions(app, root)
@@ -150,34 +164,108 @@ func (a *App) loadConfig() (*configs.Config, error) {
 
 // openStore opens the configured keystore.
 func (a *App) openStore(ctx context.Context, cfg *configs.Config) (keystore.Store, error) {
-	file := cfg.Keyring.File
-	if file == "" {
-		var err error
-		if file, err = keystore.DefaultFilePath(); err != nil {
-			return nil, err
-		}
+	file, err := a.keystoreFile(cfg)
+	if err != nil {
+		return nil, err
 	}
 	return keystore.Open(ctx, keystore.Options{
 		Backend:    cfg.Keyring.Backend,
 		File:       file,
 		Passphrase: a.passphrase(file),
 		Service:    a.getenv("MFAD_KEYRING_SERVICE"),
+		Logger:     a.logger(),
 	})
 }
 
+// openDaemonStore opens the keystore for the daemon. When the encrypted
+// file needs a passphrase that neither the environment, a systemd
+// credential nor a terminal in the foreground can give, the daemon starts
+// anyway with a keystore.Pending that `mfad unlock` opens over the control
+// socket.
+func (a *App) openDaemonStore(ctx context.Context, cfg *configs.Config) (keystore.Store, error) {
+	st, err := a.openStore(ctx, cfg)
+	if err == nil || !errors.Is(err, keystore.ErrNoPassphrase) {
+		return st, err
+	}
+	file, ferr := a.keystoreFile(cfg)
+	if ferr != nil {
+		return nil, ferr
+	}
+	return keystore.NewPending(file, func(ctx context.Context, passphrase []byte) (keystore.Store, error) {
+		given := bytes.Clone(passphrase)
+		return keystore.OpenFile(ctx, file, func(context.Context) ([]byte, error) {
+			// The file store clears what it is given: hand out a copy
+			// each time (a new file asks on its first write).
+			return bytes.Clone(given), nil
+		})
+	}), nil
+}
+
+func (a *App) keystoreFile(cfg *configs.Config) (string, error) {
+	if cfg.Keyring.File != "" {
+		return cfg.Keyring.File, nil
+	}
+	return keystore.DefaultFilePath()
+}
+
+// CredentialPassphrase is the name of the systemd credential that holds the
+// keystore file's passphrase ($CREDENTIALS_DIRECTORY/mfad-passphrase, from
+// LoadCredentialEncrypted= or LoadCredential= in the service unit).
+const CredentialPassphrase = "mfad-passphrase"
+
 // passphrase returns the file store's passphrase source: MFAD_FILE_PASSPHRASE,
-// else a hidden prompt on the terminal.
+// else the systemd credential mfad-passphrase, else a hidden prompt on the
+// terminal when mfad runs in its foreground. Without any of them it fails
+// with an error wrapping keystore.ErrNoPassphrase.
 func (a *App) passphrase(file string) func(ctx context.Context) ([]byte, error) {
 	return func(ctx context.Context) ([]byte, error) {
-		if p := a.getenv("MFAD_FILE_PASSPHRASE"); p != "" {
+		if h := a.held; h != nil {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.value != nil {
+				// The keystore clears the bytes once it has derived its key.
+				p := h.value
+				h.value, h.used = nil, true
+				return p, nil
+			}
+			if h.used {
+				return nil, fmt.Errorf("the keystore file %s was replaced while the daemon ran, and the daemon no longer holds its passphrase: restart the daemon", file)
+			}
+		}
+		if p := a.getenv(keystore.PassphraseEnv); p != "" {
 			return []byte(p), nil
 		}
+		if dir := a.getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+			b, err := os.ReadFile(filepath.Join(dir, CredentialPassphrase))
+			switch {
+			case err == nil:
+				p := bytes.TrimRight(b, "\r\n")
+				if len(p) == 0 {
+					return nil, fmt.Errorf("the systemd credential %s is empty: encrypt the keystore passphrase into it", CredentialPassphrase)
+				}
+				return p, nil
+			case !errors.Is(err, fs.ErrNotExist):
+				return nil, fmt.Errorf("read the systemd credential %s: %w", CredentialPassphrase, err)
+			}
+		}
 		f, ok := a.Stdin.(*os.File)
-		if !ok || !isTerminal(f) {
-			return nil, fmt.Errorf("the encrypted keystore %s needs a passphrase: set MFAD_FILE_PASSPHRASE or run mfad from a terminal", file)
+		if !ok || !isTerminal(f) || !isForeground(f) {
+			return nil, fmt.Errorf("the encrypted keystore %s needs a passphrase: run `mfad unlock` (a daemon waits for it), or set MFAD_FILE_PASSPHRASE, or run mfad from a terminal: %w", file, keystore.ErrNoPassphrase)
 		}
 		return keystore.PassphrasePrompt(f, a.Stderr)(ctx)
 	}
+}
+
+// holdPassphrase takes the keystore passphrase out of the process's
+// environment, so that no program the daemon starts inherits it, and keeps
+// it in memory until the keystore has derived its key from it.
+func (a *App) holdPassphrase() {
+	h := &heldPassphrase{}
+	if p := a.getenv(keystore.PassphraseEnv); p != "" {
+		h.value = []byte(p)
+	}
+	os.Unsetenv(keystore.PassphraseEnv)
+	a.held = h
 }
 
 // runtimeDir is where the daemon's socket and files live: $MFAD_RUNTIME_DIR,
@@ -198,14 +286,16 @@ func (a *App) dial(ctx context.Context) (*ipc.Client, error) {
 	return ipc.Dial(ctx, ipc.SocketPath(dir))
 }
 
-// call makes one request to the daemon.
-func (a *App) call(ctx context.Context, op string, in, out any) error {
+// ask dials the daemon, makes one call of the control API and hangs up:
+// ask(ctx, app, (*ipc.Client).Status, ipc.StatusRequest{}).
+func ask[Req, Rep any](ctx context.Context, a *App, method func(*ipc.Client, context.Context, Req) (Rep, error), in Req) (Rep, error) {
 	c, err := a.dial(ctx)
 	if err != nil {
-		return err
+		var zero Rep
+		return zero, err
 	}
 	defer c.Close()
-	return c.Call(ctx, op, in, out)
+	return method(c, ctx, in)
 }
 
 // configAndProfile loads the configuration and resolves the profile to act

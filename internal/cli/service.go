@@ -368,6 +368,9 @@ func (a *App) serviceInstall(ctx context.Context, out io.Writer, sys serviceSyst
 		fmt.Fprintf(out, "  %s=%s\n", v.Key, v.Value)
 	}
 	fmt.Fprintf(out, "In a shell open now: eval \"$(mfad env --profile %s)\". Unlock with `mfad unlock %s`.\n", name, prof.KeyProfile())
+	if runErr == nil && st.KeystoreLocked {
+		fmt.Fprintf(out, "The daemon waits for the passphrase of the keystore file %s: `mfad unlock` asks for it (see docs/desktop.md for a systemd credential instead).\n", st.KeystoreFile)
+	}
 	return nil
 }
 
@@ -631,11 +634,9 @@ func runService(ctx context.Context, sys serviceSystem, c []string) error {
 
 // runningDaemon asks a running daemon for its status.
 func (a *App) runningDaemon(ctx context.Context) (ipc.StatusReply, error) {
-	var st ipc.StatusReply
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	err := a.call(cctx, ipc.OpStatus, ipc.StatusRequest{}, &st)
-	return st, err
+	return ask(cctx, a, (*ipc.Client).Status, ipc.StatusRequest{})
 }
 
 // endpointPort is the port of an endpoint URL (0 when there is none).

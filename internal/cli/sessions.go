@@ -29,6 +29,10 @@ MFA session (STS GetSessionToken), assumes the profile's role when it has one, a
 the credentials until they expire. The session is cached in the keystore, so restarting
 the daemon needs no new code.
 
+When the daemon started without the passphrase of its encrypted keystore file (a service,
+` + "`mfad daemon &`" + `), unlock gives it first: from MFAD_FILE_PASSPHRASE, else asked for
+on the terminal with hidden input; it goes to the daemon over the control socket only.
+
 The code is asked for on the terminal. --code-stdin reads it from standard input (for
 scripts and password managers). --code CODE puts the code in the process's argument list,
 where other local users can see it while it runs: prefer --code-stdin.`,
@@ -54,6 +58,9 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 				return err
 			}
 			defer c.Close()
+			if err := app.openDaemonKeystore(ctx, c); err != nil {
+				return err
+			}
 			if code == "" && !codeStdin && app.roleUnlocksWithoutCode(ctx, c, name) {
 				// A role profile locked on its own: its MFA session is valid.
 			} else {
@@ -67,8 +74,8 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 					return err
 				}
 			}
-			var st ipc.ProfileStatus
-			if err := c.Call(ctx, ipc.OpUnlock, ipc.UnlockRequest{Profile: name, Code: code}, &st); err != nil {
+			st, err := c.Unlock(ctx, ipc.UnlockRequest{Profile: name, Code: code})
+			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -95,12 +102,37 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 // its own while its key profile's MFA session is valid: the daemon then
 // unlocks it with no code.
 func (a *App) roleUnlocksWithoutCode(ctx context.Context, c *ipc.Client, name string) bool {
-	var st ipc.StatusReply
-	if err := c.Call(ctx, ipc.OpStatus, ipc.StatusRequest{Profile: name}, &st); err != nil || len(st.Profiles) != 1 {
+	st, err := c.Status(ctx, ipc.StatusRequest{Profile: name})
+	if err != nil || len(st.Profiles) != 1 {
 		return false
 	}
 	p := st.Profiles[0]
 	return p.RoleLocked && p.SessionExpiration.After(time.Now().Add(time.Minute))
+}
+
+// openDaemonKeystore gives the daemon its keystore file's passphrase when
+// it waits for one (a daemon started with no terminal): from
+// MFAD_FILE_PASSPHRASE, the systemd credential, or a hidden prompt on the
+// terminal. The passphrase goes over the control socket only.
+func (a *App) openDaemonKeystore(ctx context.Context, c *ipc.Client) error {
+	st, err := c.Status(ctx, ipc.StatusRequest{})
+	if err != nil {
+		return err
+	}
+	if !st.KeystoreLocked {
+		return nil
+	}
+	file := st.KeystoreFile
+	pass, err := a.passphrase(file)(ctx)
+	if err != nil {
+		return fmt.Errorf("the daemon waits for the passphrase of its keystore file: %w", err)
+	}
+	defer clear(pass)
+	if _, err := c.Passphrase(ctx, ipc.PassphraseRequest{Passphrase: string(pass)}); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Stderr, "Opened the keystore file %s.\n", file)
+	return nil
 }
 
 // readCode reads an MFA code from standard input or the terminal.
@@ -149,8 +181,8 @@ every profile.`,
 			} else if given != "" {
 				return errors.New("give a PROFILE or --all, not both")
 			}
-			var lr ipc.LockReply
-			if err := app.call(ctx, ipc.OpLock, req, &lr); err != nil {
+			lr, err := ask(ctx, app, (*ipc.Client).Lock, req)
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Locked: %s\n", strings.Join(lr.Locked, ", "))
@@ -185,9 +217,7 @@ Without a profile it shows every profile, whatever MFAD_PROFILE says.`,
 			if err != nil {
 				return err
 			}
-			req := ipc.StatusRequest{Profile: given}
-			var st ipc.StatusReply
-			err = app.call(ctx, ipc.OpStatus, req, &st)
+			st, err := ask(ctx, app, (*ipc.Client).Status, ipc.StatusRequest{Profile: given})
 			out := cmd.OutOrStdout()
 			if short {
 				if err != nil {
@@ -234,7 +264,14 @@ func shortStatus(ps []ipc.ProfileStatus) string {
 }
 
 func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
-	fmt.Fprintf(w, "daemon pid %d, endpoint %s, keystore %s\n\n", st.PID, st.Endpoint, st.Keystore)
+	fmt.Fprintf(w, "daemon pid %d, endpoint %s, keystore %s\n", st.PID, st.Endpoint, st.Keystore)
+	if st.KeystoreLocked {
+		fmt.Fprintf(w, "the keystore file %s waits for its passphrase: run `mfad unlock`\n", st.KeystoreFile)
+	}
+	if st.ConfigError != "" {
+		fmt.Fprintf(w, "configuration change refused (the previous configuration is served): %s\n", st.ConfigError)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROFILE\tSTATE\tMFA AGE\tSERVED UNTIL\tSESSION UNTIL\tNEXT REFRESH\tCODE SOURCE")
 	for _, p := range st.Profiles {

@@ -8,3 +8,7 @@ import "os"
 func forwardedSignals() []os.Signal {
 	return []os.Signal{os.Interrupt}
 }
+
+// isForeground reports whether this process may read from terminal f;
+// Windows has no background process groups.
+func isForeground(*os.File) bool { return true }

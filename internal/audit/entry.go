@@ -1,0 +1,77 @@
+// Package audit is mfad's audit log: which process fetched which profile's
+// credentials, when and with what answer, and which endpoint tokens were
+// handed out and revoked. It never holds a secret: tokens appear by id.
+//
+// The log is JSON lines (Entry), written by one goroutine so that the
+// endpoint's hot path never waits for it, into a File that rotates itself.
+package audit
+
+import "time"
+
+// Events (Entry.Event).
+const (
+	// Fetch is a credentials request: on the endpoint (any answer) or
+	// through `mfad credential-process`.
+	Fetch = "fetch"
+	// Refused counts endpoint requests without a valid token that were
+	// refused but not recorded one by one.
+	Refused = "refused"
+	// TokenIssued is an endpoint token handed out.
+	TokenIssued = "token_issued"
+	// TokenRevoked is an endpoint token revoked.
+	TokenRevoked = "token_revoked"
+	// Dropped counts entries lost because the log could not keep up.
+	Dropped = "dropped"
+)
+
+// Ways a request reaches the daemon (Entry.Via).
+const (
+	// ViaEndpoint is the credentials endpoint.
+	ViaEndpoint = "endpoint"
+	// ViaCredentialProcess is `mfad credential-process`, over the control
+	// socket.
+	ViaCredentialProcess = "credential-process"
+	// ViaControl is the control socket (token events).
+	ViaControl = "control"
+)
+
+// Entry is one line of the audit log, in JSON. It never holds a secret:
+// tokens appear by id only.
+type Entry struct {
+	// Time is when it happened.
+	Time time.Time `json:"time"`
+	// Event is Fetch, Refused, TokenIssued, TokenRevoked or Dropped.
+	Event string `json:"event"`
+	// Via is ViaEndpoint, ViaCredentialProcess or ViaControl.
+	Via string `json:"via,omitempty"`
+	// Profile is the profile asked for, or the token's profile.
+	Profile string `json:"profile,omitempty"`
+	// TokenID is the token used or concerned; for a refused token, the id
+	// it claimed when it was well-formed.
+	TokenID string `json:"token_id,omitempty"`
+	// TokenKind is the kind of token of a token event.
+	TokenKind string `json:"token_kind,omitempty"`
+	// Label is a token's label (token events).
+	Label string `json:"label,omitempty"`
+	// Status is the HTTP status answered (fetches).
+	Status int `json:"status,omitempty"`
+	// Reason says why a request was refused or a token revoked.
+	Reason string `json:"reason,omitempty"`
+	// Count is the number of requests or entries a summary line stands for.
+	Count int64 `json:"count,omitempty"`
+	// Remote is the client's address on the endpoint.
+	Remote string `json:"remote,omitempty"`
+	// PID is the client process (0 when it could not be found, for example
+	// because it had already closed its connection, or it is another
+	// user's).
+	PID int `json:"pid"`
+	// UID is the client's user id, when known.
+	UID *int `json:"uid,omitempty"`
+	// Exe is the client's executable, when known.
+	Exe string `json:"exe,omitempty"`
+	// PPID is the client's parent process, when known.
+	PPID int `json:"ppid,omitempty"`
+	// ParentExe is the parent's executable, for credential-process (whose
+	// client is the `mfad credential-process` its SDK started).
+	ParentExe string `json:"parent_exe,omitempty"`
+}

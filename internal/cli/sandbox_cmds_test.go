@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/c0950fac/mfad/internal/testenv"
+)
+
+// sandboxWorld is a sandbox started in-process, and a way to run mfad
+// commands in the shell it sets up.
+type sandboxWorld struct {
+	t    *testing.T
+	sb   *sandbox
+	env  map[string]string
+	logs *testenv.SafeBuffer
+}
+
+func startTestSandbox(t *testing.T) *sandboxWorld {
+	t.Helper()
+	home := t.TempDir()
+	w := &sandboxWorld{t: t, logs: &testenv.SafeBuffer{}}
+	app := &App{Stdin: strings.NewReader(""), Stdout: w.logs, Stderr: w.logs, Getenv: func(k string) string {
+		switch k {
+		case "HOME":
+			return home
+		case "PATH":
+			return os.Getenv("PATH")
+		}
+		return ""
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	sb, err := startSandbox(ctx, app)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		sb.close()
+		if t.Failed() {
+			t.Logf("sandbox log:\n%s", w.logs.String())
+		}
+	})
+	w.sb = sb
+	w.env = map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, ".config")}
+	for _, v := range sb.extraVars(os.Getenv("PATH")) {
+		w.env[v[0]] = v[1]
+	}
+	return w
+}
+
+// mfad runs an mfad command as the sandbox's shell would.
+func (w *sandboxWorld) mfad(args ...string) (stdout, stderr string, err error) {
+	var out, errb bytes.Buffer
+	app := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return w.env[k] }}
+	root := NewRoot(app)
+	root.SetArgs(args)
+	err = root.ExecuteContext(context.Background())
+	return out.String(), errb.String(), err
+}
+
+func (w *sandboxWorld) must(args ...string) string {
+	w.t.Helper()
+	out, errs, err := w.mfad(args...)
+	if err != nil {
+		w.t.Fatalf("mfad %s: %v\n%s%s", strings.Join(args, " "), err, out, errs)
+	}
+	return out
+}
+
+// awsCLI runs the Debian AWS CLI with only the given variables (and a
+// scratch HOME), skipping the test when it is not installed.
+func awsCLI(t *testing.T, vars map[string]string, args ...string) string {
+	t.Helper()
+	const aws = "/usr/bin/aws"
+	if _, err := os.Stat(aws); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing: .ci/run installs awscli", aws)
+		}
+		t.Skipf("%s not installed (apt-get install awscli)", aws)
+	}
+	cmd := exec.Command(aws, args...)
+	home := t.TempDir()
+	cmd.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin", "AWS_CONFIG_FILE=" + filepath.Join(home, "config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "credentials"), "AWS_EC2_METADATA_DISABLED=true"}
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// parseEnvFile reads KEY=value lines.
+func parseEnvFile(t *testing.T, s string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("not KEY=value: %q", line)
+		}
+		m[k] = v
+	}
+	return m
+}
+
+func TestSandboxExportForTheAWSCLI(t *testing.T) {
+	w := startTestSandbox(t)
+	out, stderr, err := w.mfad("export", "sandbox", "--format", "env")
+	if err != nil {
+		t.Fatalf("export: %v %s", err, stderr)
+	}
+	if !strings.Contains(stderr, "nothing refreshes") {
+		t.Errorf("export warned %q; want a word that the copy is not refreshed", stderr)
+	}
+	vars := parseEnvFile(t, out)
+	if !strings.HasPrefix(vars["AWS_ACCESS_KEY_ID"], "ASIA") || vars["AWS_SESSION_TOKEN"] == "" || vars["AWS_CREDENTIAL_EXPIRATION"] == "" {
+		t.Fatalf("export printed %q", out)
+	}
+	vars["AWS_REGION"] = "us-east-1"
+	id := awsCLI(t, vars, "sts", "get-caller-identity", "--endpoint-url", w.sb.emu.URL, "--output", "json")
+	if !strings.Contains(id, ":user/sandbox-user") {
+		t.Fatalf("aws sts get-caller-identity with the exported credentials: %s", id)
+	}
+
+	// The other formats carry the same credentials.
+	for format, want := range map[string]string{
+		exportExportEnv: "export AWS_SESSION_TOKEN='" + vars["AWS_SESSION_TOKEN"] + "'",
+		exportJSON:      `"SessionToken": "` + vars["AWS_SESSION_TOKEN"] + `"`,
+		exportINI:       "[sandbox-admin]\n",
+	} {
+		profile := "sandbox"
+		if format == exportINI {
+			profile = "sandbox-admin"
+		}
+		if got := w.must("export", "--profile", profile, "--format", format); !strings.Contains(got, want) {
+			t.Errorf("export --format %s printed %q; want %q in it", format, got, want)
+		}
+	}
+	if _, _, err := w.mfad("export", "sandbox", "--format", "yaml"); err == nil || !strings.Contains(err.Error(), "env, export-env, json or ini") {
+		t.Errorf("export --format yaml: %v", err)
+	}
+	if _, _, err := w.mfad("export", "nosuch"); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("export nosuch: %v", err)
+	}
+}
