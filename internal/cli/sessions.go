@@ -309,6 +309,9 @@ func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
 		if p.LastError != "" {
 			fmt.Fprintf(w, "\n%s: last error: %s", p.Profile, p.LastError)
 		}
+		if p.ShortLifetimeSeconds > 0 {
+			fmt.Fprintf(w, "\n%s: STS issues credentials lasting %s, less than the profile's lead: they are renewed at half their life, at most once a minute", p.Profile, fmtDur(time.Duration(p.ShortLifetimeSeconds)*time.Second))
+		}
 		if p.SuggestedMFAMaxAgeSeconds > 0 {
 			fmt.Fprintf(w, "\n%s: its policy files require an MFA no older than %s: set mfa_max_age: %s", p.Profile, fmtDur(time.Duration(p.SuggestedMFAMaxAgeSeconds)*time.Second), fmtDur(time.Duration(p.SuggestedMFAMaxAgeSeconds)*time.Second))
 		}
