@@ -14,8 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/ipc"
-	"github.com/c0950fac/mfad/session"
+	"github.com/c0950fac/mfad/mfacode"
 )
 
 func newUnlockCmd(app *App) *cobra.Command {
@@ -33,8 +34,9 @@ When the daemon started without the passphrase of its encrypted keystore file (a
 ` + "`mfad daemon &`" + `), unlock gives it first: from MFAD_FILE_PASSPHRASE, else asked for
 on the terminal with hidden input; it goes to the daemon over the control socket only.
 
-The code is asked for on the terminal. --code-stdin reads it from standard input (for
-scripts and password managers). --code CODE puts the code in the process's argument list,
+The code is asked for on the terminal — or, when the profile's code source is mfa_process
+(mfa_source: process), that command is run for it. --code-stdin reads it from standard
+input (for scripts and password managers). --code CODE puts the code in the process's argument list,
 where other local users can see it while it runs: prefer --code-stdin.`,
 		Example: `  mfad unlock work
   ykman oath accounts code --single work | mfad unlock work --code-stdin`,
@@ -63,14 +65,13 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 			}
 			if code == "" && !codeStdin && app.roleUnlocksWithoutCode(ctx, c, name) {
 				// A role profile locked on its own: its MFA session is valid.
-			} else {
-				if code == "" {
+			} else if code == "" {
+				if kp := cfg.Profiles[cfg.Profiles[name].KeyProfile()]; kp != nil && kp.MFASource == configs.MFASourceProcess && !codeStdin {
+					code, err = processCode(ctx, kp)
+				} else {
 					code, err = app.readCode(name, codeStdin)
-					if err != nil {
-						return err
-					}
 				}
-				if err := session.ValidateCode(code); err != nil {
+				if err != nil {
 					return err
 				}
 			}
@@ -108,6 +109,19 @@ func (a *App) roleUnlocksWithoutCode(ctx context.Context, c *ipc.Client, name st
 	}
 	p := st.Profiles[0]
 	return p.RoleLocked && p.SessionExpiration.After(time.Now().Add(time.Minute))
+}
+
+// processCode runs a key profile's mfa_process for a code.
+func processCode(ctx context.Context, kp *configs.Profile) (string, error) {
+	src, err := mfacode.NewProcess(kp.MFAProcess, kp.MFAProcessTimeout, mfacode.ProcessOptions{})
+	if err != nil {
+		return "", fmt.Errorf("profile %s: %w", kp.Name, err)
+	}
+	code, err := src.Code(ctx, mfacode.Request{Profile: kp.Name, MFASerial: kp.MFASerial, Reason: "mfad unlock " + kp.Name})
+	if err != nil {
+		return "", fmt.Errorf("profile %s: mfa_process: %w; or give the code with --code-stdin", kp.Name, err)
+	}
+	return code, nil
 }
 
 // openDaemonKeystore gives the daemon its keystore file's passphrase when
