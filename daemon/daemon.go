@@ -43,8 +43,9 @@ type Options struct {
 	// Logger receives the daemon's log; nil = discard.
 	Logger *slog.Logger
 	// CodeSource returns the MFA code source of a key profile; nil = codes
-	// come only from `mfad unlock`.
-	CodeSource func(p *configs.Profile) (mfacode.Source, error)
+	// come only from `mfad unlock`. ctx bounds the code request the source
+	// is built for.
+	CodeSource func(ctx context.Context, p *configs.Profile) (mfacode.Source, error)
 	// Guard enforces that no code is used twice; nil = a guard on Clock.
 	Guard *mfacode.OnceGuard
 	// Audit receives the audit log, one JSON line (audit.Entry) per
@@ -54,7 +55,8 @@ type Options struct {
 	// demand, when mfa_max_age is unset; nil = no suggestions.
 	SuggestMaxAge func(p *configs.Profile) (time.Duration, bool)
 	// Desktop says where to watch for sleep and screen lock when the
-	// configuration sets lock_on_sleep or lock_on_screen_lock.
+	// configuration sets lock_on_sleep or lock_on_screen_lock (while Run
+	// serves).
 	Desktop DesktopOptions
 }
 
@@ -65,8 +67,10 @@ type Daemon struct {
 	broker *session.Broker
 	clock  clock.Clock
 	log    *slog.Logger
-	source func(p *configs.Profile) (mfacode.Source, error)
+	source func(ctx context.Context, p *configs.Profile) (mfacode.Source, error)
 	guard  *mfacode.OnceGuard
+	// desktop says what Run watches for sleep and screen lock.
+	desktop DesktopOptions
 
 	// mu guards the session state in keys and profiles (not snapshots, which
 	// are atomic).
@@ -98,13 +102,16 @@ type Daemon struct {
 	wg     sync.WaitGroup
 }
 
-// New builds a Daemon for every profile in the configuration.
+// New builds a Daemon for every profile in the configuration. It starts
+// nothing: Run serves and starts the daemon's background work, and the
+// daemon's methods may be called without Run (renewal timers are armed by
+// Unlock and Restore). Close releases it.
 func New(o Options) (*Daemon, error) {
 	if o.Config == nil || o.Store == nil || o.Broker == nil {
 		return nil, errors.New("daemon: Config, Store and Broker are required")
 	}
 	d := &Daemon{cfg: o.Config, store: o.Store, broker: o.Broker, clock: o.Clock, log: o.Logger,
-		source: o.CodeSource, guard: o.Guard,
+		source: o.CodeSource, guard: o.Guard, desktop: o.Desktop,
 		keys: map[string]*keyState{}, profiles: map[string]*profState{}}
 	if d.clock == nil {
 		d.clock = clock.System{}
@@ -148,7 +155,6 @@ func New(o Options) (*Daemon, error) {
 		}
 	}
 	sort.Strings(d.names)
-	d.startDesktop(o.Desktop)
 	return d, nil
 }
 

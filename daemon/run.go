@@ -34,7 +34,8 @@ type RunOptions struct {
 }
 
 // Run restores cached sessions, opens the control socket and the
-// credentials endpoint, and serves until ctx ends.
+// credentials endpoint, starts the daemon's background work (the desktop
+// watcher), and serves until ctx ends; it then closes the daemon.
 func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	if err := ipc.EnsureRuntimeDir(o.RuntimeDir); err != nil {
 		return err
@@ -80,6 +81,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	} else if err := d.Restore(ctx); err != nil {
 		d.log.Warn("some cached sessions could not be restored; unlock those profiles again", "error", err)
 	}
+	d.startDesktop()
 	srv := NewHTTPServer(d.NewEndpoint(host))
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()

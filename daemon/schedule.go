@@ -184,7 +184,9 @@ func (d *Daemon) tryCode(k *keyState, reason string) error {
 	if d.source == nil {
 		return mfacode.ErrNeedsHuman
 	}
-	src, err := d.source(k.prof)
+	ctx, cancel := context.WithCancel(d.bg)
+	defer cancel()
+	src, err := d.source(ctx, k.prof)
 	if err != nil {
 		return err
 	}
@@ -194,7 +196,7 @@ func (d *Daemon) tryCode(k *keyState, reason string) error {
 	if src.Name() == mfacode.SourcePrompt {
 		limit = mfacode.DefaultDialogTimeout + time.Minute
 	}
-	ctx, cancel := context.WithTimeout(d.bg, limit)
+	ctx, cancel = context.WithTimeout(ctx, limit)
 	defer cancel()
 	src = d.guard.Wrap(src)
 	code, err := src.Code(ctx, mfacode.Request{Profile: k.name, MFASerial: k.prof.MFASerial, Reason: reason})

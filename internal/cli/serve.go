@@ -89,12 +89,12 @@ func (app *App) newDaemon(cfg *configs.Config, st keystore.Store, audit io.Write
 // codeSource builds a key profile's MFA code source from its settings:
 // prompt sources announce with a desktop notification and, with
 // mfa_dialog, ask in a desktop dialog.
-func codeSource(st keystore.Store, l *slog.Logger) func(p *configs.Profile) (mfacode.Source, error) {
-	return func(p *configs.Profile) (mfacode.Source, error) {
+func codeSource(st keystore.Store, l *slog.Logger) func(ctx context.Context, p *configs.Profile) (mfacode.Source, error) {
+	return func(ctx context.Context, p *configs.Profile) (mfacode.Source, error) {
 		c := mfacode.Config{Source: p.MFASource, Process: p.MFAProcess, ProcessTimeout: p.MFAProcessTimeout,
 			Dialog: p.MFADialog, Notifier: mfacode.NewDesktopNotifier(l), Logger: l}
 		if p.MFASource == configs.MFASourceTOTP {
-			b, err := st.Get(context.Background(), p.Name, keystore.TOTPItem)
+			b, err := st.Get(ctx, p.Name, keystore.TOTPItem)
 			if err != nil {
 				if errors.Is(err, keystore.ErrNotFound) {
 					return nil, fmt.Errorf("profile %s has mfa_source: totp but no TOTP secret: run `mfad totp set %s`", p.Name, p.Name)
