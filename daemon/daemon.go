@@ -243,15 +243,35 @@ const ErrLocked = ipc.CodeLocked
 
 // lockedError says how to unlock a profile.
 func lockedError(p *profState) error {
+	if p.locked {
+		return fmt.Errorf("profile %s is %w: run `mfad unlock %s`", p.name, ErrLocked, p.name)
+	}
 	return fmt.Errorf("profile %s is %w: run `mfad unlock %s`", p.name, ErrLocked, p.key.name)
 }
 
 // Unlock exchanges code for an MFA session of name's key profile, then
-// assumes name's role when it has one. It returns name's status.
+// assumes name's role when it has one. It returns name's status. A role
+// profile locked on its own while its key profile's MFA session is still
+// valid is unlocked with no code ("").
 func (d *Daemon) Unlock(ctx context.Context, name, code string) (ProfileStatus, error) {
 	p, err := d.profile(name)
 	if err != nil {
 		return ProfileStatus{}, err
+	}
+	if code == "" && p.isRole() {
+		d.mu.Lock()
+		valid := p.key.mfa != nil && p.key.mfa.Valid(d.clock.Now(), minServe)
+		if valid {
+			p.locked = false
+		}
+		d.mu.Unlock()
+		if valid {
+			d.log.Info("unlocked", "profile", p.name)
+			if _, err := d.renewRole(ctx, p); err != nil {
+				return d.Status(name)[0], err
+			}
+			return d.Status(name)[0], nil
+		}
 	}
 	if err := session.ValidateCode(code); err != nil {
 		return ProfileStatus{}, err
@@ -308,7 +328,8 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error 
 	var roles []*profState
 	for _, p := range k.dependents {
 		if p.isRole() {
-			p.role = nil
+			// A new code unlocks every profile made from it.
+			p.role, p.locked = nil, false
 			p.failures, p.retryAt, p.lastErr = 0, time.Time{}, ""
 			roles = append(roles, p)
 		}
@@ -344,7 +365,7 @@ func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error)
 			d.mu.Lock()
 			mfa := p.key.mfa
 			now := d.clock.Now()
-			if mfa == nil || !mfa.Valid(now, minServe) {
+			if p.locked || mfa == nil || !mfa.Valid(now, minServe) {
 				d.mu.Unlock()
 				return nil, lockedError(p)
 			}
@@ -360,6 +381,11 @@ func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error)
 			rs, err := d.broker.AssumeRole(cctx, p.prof, mfa)
 			now = d.clock.Now()
 			d.mu.Lock()
+			if p.locked {
+				// Locked during the call: keep nothing.
+				d.mu.Unlock()
+				return nil, lockedError(p)
+			}
 			if p.key.mfa != mfa && attempt < 3 {
 				// The MFA session changed during the call: whatever the
 				// outcome, assume the role again from the new one.
@@ -476,14 +502,34 @@ func (d *Daemon) rebuildLocked(k *keyState, now time.Time) {
 	d.release.schedule()
 }
 
-// Lock drops name's key profile's MFA session, and the role sessions made
-// from it, from memory and from the keystore.
+// Lock locks name. A role profile's role session is dropped from memory
+// and the keystore, and the role is not assumed again until name is
+// unlocked; its key profile's MFA session and other roles are untouched.
+// A key profile's MFA session is dropped with every role session made
+// from it.
 func (d *Daemon) Lock(ctx context.Context, name string) ([]string, error) {
 	p, err := d.profile(name)
 	if err != nil {
 		return nil, err
 	}
+	if p.isRole() {
+		return d.lockRole(ctx, p)
+	}
 	return d.lockKey(ctx, p.key)
+}
+
+// lockRole locks one role profile.
+func (d *Daemon) lockRole(ctx context.Context, p *profState) ([]string, error) {
+	d.mu.Lock()
+	p.locked = true
+	p.role = nil
+	p.served.Store(nil)
+	p.failures, p.retryAt, p.lastErr = 0, time.Time{}, ""
+	d.scheduleLocked(p.key, d.clock.Now())
+	d.mu.Unlock()
+	err := session.DropRole(ctx, d.store, p.name)
+	d.log.Info("locked", "profiles", []string{p.name})
+	return []string{p.name}, err
 }
 
 // LockAll locks every profile.
