@@ -59,6 +59,11 @@ func (d *Daemon) Status(names ...string) []ProfileStatus {
 		if k.timer != nil {
 			st.NextRefresh = k.timerAt
 		}
+		st.AccessKeyID, st.KeyCreated = k.keyID, k.keyCreated
+		if max := k.prof.KeyMaxAge; max > 0 {
+			st.KeyMaxAgeSeconds = int64(max / time.Second)
+			st.RotationDue = !k.keyCreated.IsZero() && !now.Before(k.keyCreated.Add(max))
+		}
 		st.LastError = p.lastErr
 		if st.LastError == "" {
 			st.LastError = k.codeErr
@@ -208,6 +213,12 @@ func (d *Daemon) dispatch(ctx context.Context, c ipc.Conn, req *ipc.Request) (an
 			return nil, err
 		}
 		return d.adopt(c, in)
+	case ipc.OpRotate:
+		in, err := decode[ipc.RotateRequest](req)
+		if err != nil {
+			return nil, err
+		}
+		return d.RotateKey(ctx, in.Profile)
 	case ipc.OpRevoke:
 		in, err := decode[ipc.RevokeRequest](req)
 		if err != nil {

@@ -55,6 +55,11 @@ type Options struct {
 	// Desktop says where to watch for sleep and screen lock when the
 	// configuration sets lock_on_sleep or lock_on_screen_lock.
 	Desktop DesktopOptions
+	// IAMEndpoint overrides the IAM endpoint key rotation calls ("" = AWS's).
+	IAMEndpoint string
+	// SigninEndpoint overrides the console federation endpoint ("" = AWS's
+	// for each profile's partition).
+	SigninEndpoint string
 }
 
 // Daemon holds sessions and serves credentials. Create it with New.
@@ -66,6 +71,8 @@ type Daemon struct {
 	log    *slog.Logger
 	source func(p *configs.Profile) (mfacode.Source, error)
 	guard  *mfacode.OnceGuard
+	// iamEndpoint and signinEndpoint override AWS's (Options).
+	iamEndpoint, signinEndpoint string
 
 	// mu guards the session state in keys and profiles (not snapshots, which
 	// are atomic).
@@ -101,7 +108,7 @@ func New(o Options) (*Daemon, error) {
 		return nil, errors.New("daemon: Config, Store and Broker are required")
 	}
 	d := &Daemon{cfg: o.Config, store: o.Store, broker: o.Broker, clock: o.Clock, log: o.Logger,
-		source: o.CodeSource, guard: o.Guard,
+		source: o.CodeSource, guard: o.Guard, iamEndpoint: o.IAMEndpoint, signinEndpoint: o.SigninEndpoint,
 		keys: map[string]*keyState{}, profiles: map[string]*profState{}}
 	if d.clock == nil {
 		d.clock = clock.System{}
@@ -169,6 +176,14 @@ func (d *Daemon) Close() {
 // Restore loads cached sessions from the keystore, so that a restart needs
 // no new MFA code. It makes no STS call.
 func (d *Daemon) Restore(ctx context.Context) error {
+	d.mu.Lock()
+	ks := d.sortedKeys()
+	d.mu.Unlock()
+	for _, k := range ks {
+		if key, err := keystore.GetAccessKey(ctx, d.store, k.name); err == nil {
+			d.noteKey(k, key)
+		}
+	}
 	now := d.clock.Now()
 	var errs []error
 	d.mu.Lock()
@@ -262,6 +277,9 @@ func (d *Daemon) Unlock(ctx context.Context, name, code string) (ProfileStatus, 
 // unlockKey makes a new MFA session for k with code (single STS attempt).
 func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error {
 	v, err, _ := d.sf.Do("unlock/"+k.name, func() (any, error) {
+		// A rotation in progress decides which key is stored.
+		k.keyMu.Lock()
+		defer k.keyMu.Unlock()
 		key, err := keystore.GetAccessKey(ctx, d.store, k.name)
 		if err != nil {
 			if errors.Is(err, keystore.ErrNotFound) {
@@ -269,6 +287,7 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error 
 			}
 			return nil, err
 		}
+		d.noteKey(k, key)
 		s, err := d.broker.GetSessionToken(ctx, session.UnlockInput{Profile: k.prof, Key: key, Code: code})
 		// A code STS refused before checking it (a wrong mfa_serial, say)
 		// was not used: it may be entered again once the cause is fixed.

@@ -33,7 +33,31 @@ const (
 	// keystore file of a daemon that started without its passphrase
 	// (StatusReply.KeystoreLocked).
 	OpPassphrase = "passphrase"
+	// OpRotate: RotateRequest → RotateReply. Replaces the key profile's
+	// long-term access key through its MFA session.
+	OpRotate = "rotate"
 )
+
+// RotateRequest names the profile whose access key to rotate (a role
+// profile rotates its source profile's key).
+type RotateRequest struct {
+	Profile string `json:"profile"`
+}
+
+// RotateReply describes a completed rotation.
+type RotateReply struct {
+	// KeyProfile is the profile whose key was rotated.
+	KeyProfile string `json:"key_profile"`
+	// OldKeyID was deleted in IAM; NewKeyID is stored and used.
+	OldKeyID string `json:"old_access_key_id"`
+	NewKeyID string `json:"new_access_key_id"`
+	// Created is when IAM created the new key.
+	Created time.Time `json:"created"`
+	// UserARN is the IAM user.
+	UserARN string `json:"user_arn,omitempty"`
+	// VerifyAttempts is how many calls the new key took to work.
+	VerifyAttempts int `json:"verify_attempts"`
+}
 
 // PassphraseRequest carries the keystore file's passphrase.
 type PassphraseRequest struct {
@@ -99,6 +123,14 @@ type ProfileStatus struct {
 	CodeReason string `json:"code_reason,omitempty"`
 	// LastError is the last renewal or code-source failure.
 	LastError string `json:"last_error,omitempty"`
+	// AccessKeyID is the long-term key the key profile uses, when known.
+	AccessKeyID string `json:"access_key_id,omitempty"`
+	// KeyCreated is when IAM created that key, when known.
+	KeyCreated time.Time `json:"key_created,omitzero"`
+	// KeyMaxAgeSeconds is the key profile's key_max_age (0 = none).
+	KeyMaxAgeSeconds int64 `json:"key_max_age_seconds,omitempty"`
+	// RotationDue reports a key older than key_max_age.
+	RotationDue bool `json:"rotation_due,omitempty"`
 }
 
 // UnlockRequest carries an MFA code for a profile.
