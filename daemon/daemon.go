@@ -24,6 +24,7 @@ import (
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/internal/clock"
+	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/mfacode"
 	"github.com/c0950fac/mfad/session"
@@ -96,6 +97,8 @@ type Daemon struct {
 	suggested map[string]time.Duration
 	// release returns freed memory to the system after credentials change.
 	release memoryRelease
+	// routes answer the control socket (see controlRoutes).
+	routes map[string]route
 	// bg is cancelled when the daemon stops; background work uses it.
 	bg     context.Context
 	cancel context.CancelFunc
@@ -120,6 +123,7 @@ func New(o Options) (*Daemon, error) {
 		d.guard = mfacode.NewOnceGuard(d.clock.Now, nil)
 	}
 	d.tokens = newTokenRegistry()
+	d.routes = controlRoutes()
 	d.audit = audit.New(o.Audit, d.clock, d.log)
 	d.bad = newBadTokens()
 	d.suggested = map[string]time.Duration{}
@@ -196,6 +200,7 @@ func (d *Daemon) Restore(ctx context.Context) error {
 		}
 		if s != nil && s.Kind == session.KindMFA {
 			k.mfa = s
+			k.shortLife = d.noteLifetime(k.name, "mfa_lead", s.Lifetime(), mfaLead(k.prof), k.shortLife)
 			d.log.Info("restored MFA session", "profile", k.name, "session", s)
 		}
 		for _, p := range k.dependents {
@@ -210,7 +215,7 @@ func (d *Daemon) Restore(ctx context.Context) error {
 			// A role session made from an older MFA session carries an older
 			// MFA age: only keep one made from the current MFA session.
 			if rs != nil && rs.RoleARN == p.prof.RoleARN && rs.MFAAt.Equal(k.mfa.MFAAt) {
-				p.role = rs
+				d.setRoleLocked(p, rs)
 				d.log.Info("restored role session", "profile", p.name, "session", rs)
 			}
 		}
@@ -241,8 +246,9 @@ func (d *Daemon) profile(name string) (*profState, error) {
 	return p, nil
 }
 
-// ErrLocked reports that a profile has no valid MFA session.
-var ErrLocked = errors.New("locked")
+// ErrLocked reports that a profile has no valid MFA session. It is the
+// control protocol's CodeLocked: the CLI gets it back through errors.Is.
+const ErrLocked = ipc.CodeLocked
 
 // lockedError says how to unlock a profile.
 func lockedError(p *profState) error {
@@ -309,6 +315,7 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error 
 	now := d.clock.Now()
 	d.mu.Lock()
 	k.mfa = s
+	k.shortLife = d.noteLifetime(k.name, "mfa_lead", s.Lifetime(), mfaLead(k.prof), k.shortLife)
 	k.needCode, k.codeReason, k.codeErr, k.codeAttempts = false, "", "", 0
 	// Role sessions from the old MFA session carry its MFA age: renew them.
 	var roles []*profState
@@ -336,8 +343,12 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error 
 // callers share one STS call. When a new MFA session arrives during the
 // call, the role is assumed again from it: a role session carries the MFA
 // age of the session it was made from.
+//
+// Renewals keep to their schedule whoever asks: before the role session's
+// renewAt, or while a failed renewal backs off, it makes no STS call and
+// returns what is held (or an error when nothing is).
 func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error) {
-	v, err, _ := d.sf.Do("role/"+p.name, func() (any, error) {
+	ch := d.sf.DoChan("role/"+p.name, func() (any, error) {
 		// STS calls are not tied to one client's request: a client that
 		// gives up must not cancel the renewal the others wait for.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -350,11 +361,13 @@ func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error)
 				d.mu.Unlock()
 				return nil, lockedError(p)
 			}
-			// Another caller may have renewed it while this one waited.
-			if p.role != nil && p.role.MFAAt.Equal(mfa.MFAAt) && now.Before(p.role.Credentials.Expiration.Add(-refreshLead(p.prof))) {
-				snap := p.served.Load()
-				d.mu.Unlock()
-				return snap, nil
+			current := p.role != nil && p.role.MFAAt.Equal(mfa.MFAAt)
+			if current && now.Before(p.renewAt) {
+				// Renewed meanwhile, or not due yet.
+				return d.heldLocked(p, now)
+			}
+			if now.Before(p.retryAt) {
+				return d.heldLocked(p, now)
 			}
 			d.mu.Unlock()
 			rs, err := d.broker.AssumeRole(cctx, p.prof, mfa)
@@ -366,16 +379,28 @@ func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error)
 				d.mu.Unlock()
 				continue
 			}
-			if err != nil {
+			if err == nil && current && p.role != nil && p.role.MFAAt.Equal(rs.MFAAt) && !rs.Credentials.Expiration.After(p.role.Credentials.Expiration) {
+				// Nothing fresher than what is held: not a success.
+				err = fmt.Errorf("profile %s: STS returned role credentials that expire no later than those held (%s)", p.name, rs.Credentials.Expiration.UTC().Format(time.RFC3339))
+				p.failures++
+				p.retryAt = now.Add(max(backoff(p.failures), minRenewGap))
+			} else if err != nil {
 				p.failures++
 				p.retryAt = now.Add(backoff(p.failures))
+			}
+			if err != nil {
 				p.lastErr = err.Error()
 				d.log.Warn("role renewal failed; serving the current credentials while they last", "profile", p.name, "attempt", p.failures, "retry_at", p.retryAt, "error", err)
+				d.rebuildLocked(p.key, now)
 				d.scheduleLocked(p.key, now)
+				if snap := p.served.Load(); snap != nil {
+					d.mu.Unlock()
+					return snap, nil
+				}
 				d.mu.Unlock()
 				return nil, err
 			}
-			p.role = rs
+			d.setRoleLocked(p, rs)
 			p.failures, p.retryAt, p.lastErr = 0, time.Time{}, ""
 			if err := session.SaveRole(cctx, d.store, rs); err != nil {
 				d.log.Warn("could not cache role session", "profile", p.name, "error", err)
@@ -387,11 +412,33 @@ func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error)
 			return snap, nil
 		}
 	})
-	if err != nil {
-		return nil, err
+	// A caller waits for the shared call only as long as its context allows.
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		snap, _ := r.Val.(*snapshot)
+		return snap, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("profile %s: the role renewal under way takes too long: %w", p.name, ctx.Err())
 	}
-	snap, _ := v.(*snapshot)
-	return snap, nil
+}
+
+// heldLocked returns what p serves without calling STS, or an error saying
+// when the next renewal is due when nothing valid is held. It unlocks d.mu.
+func (d *Daemon) heldLocked(p *profState, now time.Time) (any, error) {
+	snap := buildSnapshot(p, now)
+	p.served.Store(snap)
+	next, why := p.renewAt, ""
+	if now.Before(p.retryAt) {
+		next, why = p.retryAt, ": "+p.lastErr
+	}
+	d.mu.Unlock()
+	if snap != nil {
+		return snap, nil
+	}
+	return nil, fmt.Errorf("profile %s has no valid credentials; the next role renewal is due at %s%s", p.name, next.UTC().Format(time.RFC3339), why)
 }
 
 // kick starts a background role renewal unless one is running or backing off.

@@ -145,6 +145,9 @@ func (a *App) readAccessKey(fromEnv bool) (keystore.AccessKey, error) {
 		if k.AccessKeyID == "" || k.SecretAccessKey == "" {
 			return k, errors.New("--env: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 		}
+		if a.getenv("AWS_SESSION_TOKEN") != "" || a.getenv("AWS_SECURITY_TOKEN") != "" {
+			return keystore.AccessKey{}, errors.New("--env: AWS_SESSION_TOKEN is set, so these are temporary credentials, and mfad needs the IAM user's long-term key; from aws-vault, run `aws-vault exec --no-session PROFILE -- mfad add PROFILE --env`")
+		}
 		return k, nil
 	}
 	if f, ok := a.Stdin.(*os.File); ok && isTerminal(f) {
@@ -195,8 +198,7 @@ func newRemoveCmd(app *App) *cobra.Command {
 			}
 			// A running daemon must forget the session too.
 			if _, ok := cfg.Profiles[name]; ok {
-				var lr ipc.LockReply
-				if err := app.call(ctx, ipc.OpLock, ipc.LockRequest{Profile: name}, &lr); err != nil && !errors.Is(err, ipc.ErrNoDaemon) {
+				if _, err := ask(ctx, app, (*ipc.Client).Lock, ipc.LockRequest{Profile: name}); err != nil && !errors.Is(err, ipc.ErrNoDaemon) {
 					fmt.Fprintf(app.Stderr, "mfad: warning: the daemon did not lock %s: %v\n", name, err)
 				}
 			}
@@ -258,7 +260,11 @@ type listEntry struct {
 	RoleARN   string   `json:"role_arn,omitempty"`
 	Source    string   `json:"source_profile,omitempty"`
 	Sources   []string `json:"defined_in,omitempty"`
-	// Session is "unlocked", "locked", or "unknown" when no daemon runs.
+	// NotServed says why mfad does not serve a profile of the AWS config
+	// file that concerns MFA.
+	NotServed string `json:"not_served,omitempty"`
+	// Session is "unlocked", "locked", "not served", or "unknown" when no
+	// daemon runs.
 	Session           string    `json:"session"`
 	SessionExpiration time.Time `json:"session_expiration,omitzero"`
 	// KeyCreated is when IAM created the key, when mfad knows it.
@@ -281,8 +287,7 @@ func newListCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var status ipc.StatusReply
-			daemonErr := app.call(ctx, ipc.OpStatus, ipc.StatusRequest{}, &status)
+			status, daemonErr := ask(ctx, app, (*ipc.Client).Status, ipc.StatusRequest{})
 			states := map[string]ipc.ProfileStatus{}
 			names := map[string]bool{}
 			for _, s := range status.Profiles {
@@ -307,6 +312,9 @@ func newListCmd(app *App) *cobra.Command {
 			for _, n := range cfg.ProfileNames() {
 				names[n] = true
 			}
+			for n := range cfg.NotServed {
+				names[n] = true
+			}
 			now := time.Now()
 			var rows []listEntry
 			for n := range names {
@@ -328,7 +336,9 @@ func newListCmd(app *App) *cobra.Command {
 				if !e.KeyCreated.IsZero() {
 					e.KeyAgeDays = int(now.Sub(e.KeyCreated) / (24 * time.Hour))
 				}
-				if daemonErr == nil {
+				if why, ok := cfg.NotServed[n]; ok && cfg.Profiles[n] == nil {
+					e.NotServed, e.Session = why, "not served"
+				} else if daemonErr == nil {
 					if s, ok := states[n]; ok {
 						e.Session = "locked"
 						if s.Unlocked {
@@ -367,6 +377,11 @@ func newListCmd(app *App) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Profile, key, dash(r.MFASerial), dash(r.RoleARN), r.Session)
 			}
 			tw.Flush()
+			for _, r := range rows {
+				if r.NotServed != "" {
+					fmt.Fprintf(out, "%s is not served: %s.\n", r.Profile, r.NotServed)
+				}
+			}
 			if daemonErr != nil && errors.Is(daemonErr, ipc.ErrNoDaemon) {
 				fmt.Fprintln(out, "(no daemon is running: session state unknown; start it with `mfad daemon`)")
 			}

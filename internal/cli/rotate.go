@@ -38,8 +38,8 @@ profile unlocked. Set key_max_age to have ` + "`mfad status`" + ` say when rotat
 				return err
 			}
 			fmt.Fprintf(app.Stderr, "Rotating the access key of %s through its MFA session...\n", name)
-			var r ipc.RotateReply
-			if err := app.call(ctx, ipc.OpRotate, ipc.RotateRequest{Profile: name}, &r); err != nil {
+			r, err := ask(ctx, app, (*ipc.Client).Rotate, ipc.RotateRequest{Profile: name})
+			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()

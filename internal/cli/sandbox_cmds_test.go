@@ -159,14 +159,15 @@ func TestSandboxExportForTheAWSCLI(t *testing.T) {
 	}
 }
 
-// call makes one control request to the sandbox daemon.
-func (w *sandboxWorld) call(op string, in, out any) error {
+// client connects to the sandbox daemon's control socket.
+func (w *sandboxWorld) client() *ipc.Client {
+	w.t.Helper()
 	c, err := ipc.Dial(context.Background(), ipc.SocketPath(w.sb.dir))
 	if err != nil {
-		return err
+		w.t.Fatal(err)
 	}
-	defer c.Close()
-	return c.Call(context.Background(), op, in, out)
+	w.t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func TestSandboxRotate(t *testing.T) {
@@ -177,8 +178,10 @@ func TestSandboxRotate(t *testing.T) {
 	}
 
 	// A client keeps fetching credentials while the key is rotated.
-	var env ipc.EnvReply
-	if err := w.call(ipc.OpEnv, ipc.EnvRequest{Profile: "sandbox-admin", Label: "test"}, &env); err != nil {
+	ctx := context.Background()
+	c := w.client()
+	env, err := c.Env(ctx, ipc.EnvRequest{Profile: "sandbox-admin", Label: "test"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
@@ -199,11 +202,11 @@ func TestSandboxRotate(t *testing.T) {
 			codes = append(codes, code)
 		}
 	}()
-	out, stderr, err := w.mfad("rotate", "sandbox")
+	out, stderr, rerr := w.mfad("rotate", "sandbox")
 	close(stop)
 	codes := <-fetched
-	if err != nil {
-		t.Fatalf("rotate: %v\n%s%s", err, out, stderr)
+	if rerr != nil {
+		t.Fatalf("rotate: %v\n%s%s", rerr, out, stderr)
 	}
 	for _, c := range codes {
 		if c != 200 {
@@ -224,13 +227,11 @@ func TestSandboxRotate(t *testing.T) {
 	}
 
 	// A new unlock uses the new key, and the AWS CLI gets credentials.
-	var lr ipc.LockReply
-	if err := w.call(ipc.OpLock, ipc.LockRequest{Profile: "sandbox"}, &lr); err != nil {
+	if _, err := c.Lock(ctx, ipc.LockRequest{Profile: "sandbox"}); err != nil {
 		t.Fatal(err)
 	}
-	var st ipc.ProfileStatus
 	code := w.sb.emu.Code(w.sb.user, time.Now().Add(30*time.Second))
-	if err := w.call(ipc.OpUnlock, ipc.UnlockRequest{Profile: "sandbox", Code: code}, &st); err != nil {
+	if _, err := c.Unlock(ctx, ipc.UnlockRequest{Profile: "sandbox", Code: code}); err != nil {
 		t.Fatalf("unlock after the rotation: %v", err)
 	}
 	var gst []stsemu.Call
@@ -242,7 +243,7 @@ func TestSandboxRotate(t *testing.T) {
 	if last := gst[len(gst)-1]; last.AccessKeyID != newID || last.ErrorCode != "" {
 		t.Fatalf("the unlock's GetSessionToken: %+v", last)
 	}
-	if err := w.call(ipc.OpEnv, ipc.EnvRequest{Profile: "sandbox", Label: "test"}, &env); err != nil {
+	if env, err = c.Env(ctx, ipc.EnvRequest{Profile: "sandbox", Label: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	id := awsCLI(t, map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": env.URL, "AWS_CONTAINER_AUTHORIZATION_TOKEN": env.Token, "AWS_REGION": "us-east-1"},

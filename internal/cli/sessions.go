@@ -14,7 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/ipc"
+	"github.com/c0950fac/mfad/mfacode"
 	"github.com/c0950fac/mfad/session"
 )
 
@@ -33,8 +35,9 @@ When the daemon started without the passphrase of its encrypted keystore file (a
 ` + "`mfad daemon &`" + `), unlock gives it first: from MFAD_FILE_PASSPHRASE, else asked for
 on the terminal with hidden input; it goes to the daemon over the control socket only.
 
-The code is asked for on the terminal. --code-stdin reads it from standard input (for
-scripts and password managers). --code CODE puts the code in the process's argument list,
+The code is asked for on the terminal — or, when the profile's code source is mfa_process
+(mfa_source: process), that command is run for it. --code-stdin reads it from standard
+input (for scripts and password managers). --code CODE puts the code in the process's argument list,
 where other local users can see it while it runs: prefer --code-stdin.`,
 		Example: `  mfad unlock work
   ykman oath accounts code --single work | mfad unlock work --code-stdin`,
@@ -62,7 +65,11 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 				return err
 			}
 			if code == "" {
-				code, err = app.readCode(name, codeStdin)
+				if kp := cfg.Profiles[cfg.Profiles[name].KeyProfile()]; kp != nil && kp.MFASource == configs.MFASourceProcess && !codeStdin {
+					code, err = processCode(ctx, kp)
+				} else {
+					code, err = app.readCode(name, codeStdin)
+				}
 				if err != nil {
 					return err
 				}
@@ -70,8 +77,8 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 			if err := session.ValidateCode(code); err != nil {
 				return err
 			}
-			var st ipc.ProfileStatus
-			if err := c.Call(ctx, ipc.OpUnlock, ipc.UnlockRequest{Profile: name, Code: code}, &st); err != nil {
+			st, err := c.Unlock(ctx, ipc.UnlockRequest{Profile: name, Code: code})
+			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -93,13 +100,26 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 	return cmd
 }
 
+// processCode runs a key profile's mfa_process for a code.
+func processCode(ctx context.Context, kp *configs.Profile) (string, error) {
+	src, err := mfacode.NewProcess(kp.MFAProcess, kp.MFAProcessTimeout, mfacode.ProcessOptions{})
+	if err != nil {
+		return "", fmt.Errorf("profile %s: %w", kp.Name, err)
+	}
+	code, err := src.Code(ctx, mfacode.Request{Profile: kp.Name, MFASerial: kp.MFASerial, Reason: "mfad unlock " + kp.Name})
+	if err != nil {
+		return "", fmt.Errorf("profile %s: mfa_process: %w; or give the code with --code-stdin", kp.Name, err)
+	}
+	return code, nil
+}
+
 // openDaemonKeystore gives the daemon its keystore file's passphrase when
 // it waits for one (a daemon started with no terminal): from
 // MFAD_FILE_PASSPHRASE, the systemd credential, or a hidden prompt on the
 // terminal. The passphrase goes over the control socket only.
 func (a *App) openDaemonKeystore(ctx context.Context, c *ipc.Client) error {
-	var st ipc.StatusReply
-	if err := c.Call(ctx, ipc.OpStatus, ipc.StatusRequest{}, &st); err != nil {
+	st, err := c.Status(ctx, ipc.StatusRequest{})
+	if err != nil {
 		return err
 	}
 	if !st.KeystoreLocked {
@@ -111,7 +131,7 @@ func (a *App) openDaemonKeystore(ctx context.Context, c *ipc.Client) error {
 		return fmt.Errorf("the daemon waits for the passphrase of its keystore file: %w", err)
 	}
 	defer clear(pass)
-	if err := c.Call(ctx, ipc.OpPassphrase, ipc.PassphraseRequest{Passphrase: string(pass)}, &st); err != nil {
+	if _, err := c.Passphrase(ctx, ipc.PassphraseRequest{Passphrase: string(pass)}); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.Stderr, "Opened the keystore file %s.\n", file)
@@ -159,8 +179,8 @@ func newLockCmd(app *App) *cobra.Command {
 			} else if len(args) > 0 {
 				return errors.New("give a PROFILE or --all, not both")
 			}
-			var lr ipc.LockReply
-			if err := app.call(ctx, ipc.OpLock, req, &lr); err != nil {
+			lr, err := ask(ctx, app, (*ipc.Client).Lock, req)
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Locked: %s\n", strings.Join(lr.Locked, ", "))
@@ -191,8 +211,7 @@ needed) or "work:locked"; it prints nothing and exits 0 when no daemon runs.`,
 			if len(args) == 1 {
 				req.Profile = args[0]
 			}
-			var st ipc.StatusReply
-			err := app.call(ctx, ipc.OpStatus, req, &st)
+			st, err := ask(ctx, app, (*ipc.Client).Status, req)
 			out := cmd.OutOrStdout()
 			if short {
 				if err != nil {
@@ -284,6 +303,9 @@ func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
 		if p.RotationDue && p.Profile == p.KeyProfile {
 			fmt.Fprintf(w, "\n%s: access key %s is %s old, past key_max_age %s: rotation is due: run `mfad rotate %s`", p.Profile, p.AccessKeyID,
 				fmtDays(now.Sub(p.KeyCreated)), fmtDays(time.Duration(p.KeyMaxAgeSeconds)*time.Second), p.KeyProfile)
+		}
+		if p.ShortLifetimeSeconds > 0 {
+			fmt.Fprintf(w, "\n%s: STS issues credentials lasting %s, less than the profile's lead: they are renewed at half their life, at most once a minute", p.Profile, fmtDur(time.Duration(p.ShortLifetimeSeconds)*time.Second))
 		}
 		if p.SuggestedMFAMaxAgeSeconds > 0 {
 			fmt.Fprintf(w, "\n%s: its policy files require an MFA no older than %s: set mfa_max_age: %s", p.Profile, fmtDur(time.Duration(p.SuggestedMFAMaxAgeSeconds)*time.Second), fmtDur(time.Duration(p.SuggestedMFAMaxAgeSeconds)*time.Second))
