@@ -50,6 +50,10 @@ func (d *Daemon) Status(names ...string) []ProfileStatus {
 				st.CodeReason = fmt.Sprintf("the MFA window of profile %s closed at %s", k.name, m.MFAAt.Add(k.prof.MFAMaxAge).Local().Format("15:04"))
 			}
 		}
+		if p.locked {
+			st.Unlocked, st.RoleLocked = false, true
+			st.NeedCode, st.CodeReason, st.WindowLapsed = false, "", false
+		}
 		if p.role != nil {
 			st.RoleExpiration = p.role.Expires()
 		}

@@ -24,7 +24,7 @@ func (d *Daemon) scheduleLocked(k *keyState, now time.Time) {
 	}
 	if k.mfa != nil && k.mfa.Valid(now, 0) {
 		for _, p := range k.dependents {
-			if !p.isRole() {
+			if !p.isRole() || p.locked {
 				continue
 			}
 			var due time.Time
@@ -102,7 +102,7 @@ func (d *Daemon) service(k *keyState) {
 	}
 	if k.mfa != nil {
 		for _, p := range k.dependents {
-			if p.isRole() && !now.Before(p.retryAt) &&
+			if p.isRole() && !p.locked && !now.Before(p.retryAt) &&
 				(p.role == nil || !now.Before(p.renewAt)) {
 				kicks = append(kicks, p)
 			}
@@ -184,7 +184,9 @@ func (d *Daemon) tryCode(k *keyState, reason string) error {
 	if d.source == nil {
 		return mfacode.ErrNeedsHuman
 	}
-	src, err := d.source(k.prof)
+	ctx, cancel := context.WithCancel(d.bg)
+	defer cancel()
+	src, err := d.source(ctx, k.prof)
 	if err != nil {
 		return err
 	}
@@ -194,7 +196,7 @@ func (d *Daemon) tryCode(k *keyState, reason string) error {
 	if src.Name() == mfacode.SourcePrompt {
 		limit = mfacode.DefaultDialogTimeout + time.Minute
 	}
-	ctx, cancel := context.WithTimeout(d.bg, limit)
+	ctx, cancel = context.WithTimeout(ctx, limit)
 	defer cancel()
 	src = d.guard.Wrap(src)
 	code, err := src.Code(ctx, mfacode.Request{Profile: k.name, MFASerial: k.prof.MFASerial, Reason: reason})

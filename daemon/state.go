@@ -63,6 +63,10 @@ type profState struct {
 	retryAt  time.Time
 	lastErr  string
 	kicked   atomic.Bool
+	// locked is set by `mfad lock` on a role profile: its role is not
+	// assumed again until it is unlocked, though its key profile's MFA
+	// session stays valid.
+	locked bool
 }
 
 // setRole makes rs p's role session and schedules its renewal. d.mu is

@@ -138,12 +138,16 @@ type StatusReply struct {
 
 // ProfileStatus is one profile's state.
 type ProfileStatus struct {
-	Profile       string    `json:"profile"`
-	KeyProfile    string    `json:"key_profile"`
-	RoleARN       string    `json:"role_arn,omitempty"`
-	MFASerial     string    `json:"mfa_serial,omitempty"`
-	MFASource     string    `json:"mfa_source"`
-	Unlocked      bool      `json:"unlocked"`
+	Profile    string `json:"profile"`
+	KeyProfile string `json:"key_profile"`
+	RoleARN    string `json:"role_arn,omitempty"`
+	MFASerial  string `json:"mfa_serial,omitempty"`
+	MFASource  string `json:"mfa_source"`
+	Unlocked   bool   `json:"unlocked"`
+	// RoleLocked reports a role profile locked on its own (`mfad lock`):
+	// unlocking it needs no code while SessionExpiration, its key
+	// profile's MFA session, lasts.
+	RoleLocked    bool      `json:"role_locked,omitempty"`
 	URL           string    `json:"url,omitempty"`
 	MFAAt         time.Time `json:"mfa_at,omitzero"`
 	MFAAgeSeconds int64     `json:"mfa_age_seconds,omitempty"`

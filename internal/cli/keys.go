@@ -25,7 +25,7 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 func newAddCmd(app *App) *cobra.Command {
 	var fromEnv, force bool
-	var serial string
+	var serial, profile string
 	cmd := &cobra.Command{
 		Use:   "add PROFILE",
 		Short: "Store a profile's long-term access key in the keystore",
@@ -37,10 +37,13 @@ the key id then the secret, from standard input when it is not a terminal).
 --mfa-serial records the profile's MFA device in the mfad configuration file.`,
 		Example: `  mfad add work --mfa-serial arn:aws:iam::111122223333:mfa/alice
   AWS_ACCESS_KEY_ID=AKIA... AWS_SECRET_ACCESS_KEY=... mfad add work --env`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name := args[0]
+			name, err := app.namedProfile(profile, args, "mfad add PROFILE")
+			if err != nil {
+				return err
+			}
 			if err := keystore.ValidateProfileName(name); err != nil {
 				return err
 			}
@@ -107,6 +110,7 @@ the key id then the secret, from standard input when it is not a terminal).
 	cmd.Flags().BoolVar(&fromEnv, "env", false, "read the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 	cmd.Flags().StringVar(&serial, "mfa-serial", "", "the profile's MFA device (virtual device ARN or hardware serial)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing key")
+	addProfileFlag(cmd, &profile, "$MFAD_PROFILE")
 	return cmd
 }
 
@@ -176,13 +180,20 @@ func (a *App) readAccessKey(fromEnv bool) (keystore.AccessKey, error) {
 
 func newRemoveCmd(app *App) *cobra.Command {
 	var force bool
+	var profile string
 	cmd := &cobra.Command{
 		Use:   "remove PROFILE",
 		Short: "Remove a profile's keys and cached sessions from the keystore",
-		Args:  cobra.ExactArgs(1),
+		Long: `Remove what the keystore holds for a profile: its access key, cached sessions and TOTP
+secret, after locking it in a running daemon. Removing a role profile touches that
+profile only, never the MFA session of its source profile.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name := args[0]
+			name, err := app.namedProfile(profile, args, "mfad remove PROFILE")
+			if err != nil {
+				return err
+			}
 			cfg, st, err := app.configAndStore(ctx)
 			if err != nil {
 				return err
@@ -216,6 +227,7 @@ func newRemoveCmd(app *App) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
+	addProfileFlag(cmd, &profile, "$MFAD_PROFILE")
 	return cmd
 }
 
