@@ -53,9 +53,8 @@ func newBenchWorld(tb testing.TB, audit io.Writer) *benchWorld {
 		tb.Fatal(err)
 	}
 	roleARN := emu.AddRole("admin", stsemu.RoleOptions{RequireMFA: true})
-	work := &configs.Profile{Name: "work", MFASerial: user.MFASerial, Region: "eu-west-1",
-		SessionDuration: 12 * time.Hour, RoleDuration: time.Hour, MFASource: configs.MFASourcePrompt,
-		MFAProcessTimeout: 30 * time.Second, RefreshLead: 20 * time.Minute, MFALead: 15 * time.Minute, Sources: []string{"mfad"}}
+	work := configs.NewProfile("work")
+	work.MFASerial, work.Region, work.Sources = user.MFASerial, "eu-west-1", []string{configs.SourceMFAD}
 	admin := *work
 	admin.Name, admin.RoleARN, admin.SourceProfile = "admin", roleARN, "work"
 	cfg := &configs.Config{Listen: "127.0.0.1:0", STSEndpoint: emu.URL, Keyring: configs.Keyring{Backend: "memory"},

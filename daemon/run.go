@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/c0950fac/mfad/internal/audit"
+	"github.com/c0950fac/mfad/internal/fileutil"
 	"github.com/c0950fac/mfad/ipc"
 )
 
@@ -128,33 +129,7 @@ func (d *Daemon) writeTokenFile(t Token) (string, error) {
 	return path, nil
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, synced and renamed, with mode 0600.
+// writeFileAtomic writes a runtime directory file: mode 0600, atomically.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return fileutil.WriteFileAtomic(path, data, 0o600)
 }
