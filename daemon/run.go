@@ -86,8 +86,9 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	srv := NewHTTPServer(d.NewEndpoint(host))
 	// Requests are counted on their connection's audit record.
 	d.audit.Attach(srv)
+	eln := watchConns(ln, srv, d.release.schedule)
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(eln) }()
 	// The control server stops only after the daemon has marked itself as
 	// stopping, so that closing connections keeps client tokens.
 	ictx, icancel := context.WithCancel(context.WithoutCancel(ctx))
