@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/c0950fac/mfad/internal/audit"
+	"github.com/c0950fac/mfad/ipc"
 )
 
 // fetched records in the audit log an endpoint request that carried a valid
@@ -36,4 +37,19 @@ func (d *Daemon) refused(r *http.Request, profile, reason string) {
 func (d *Daemon) auditToken(event string, t Token, pid int, reason string) {
 	d.audit.Record(audit.Entry{Event: event, Via: audit.ViaControl, Profile: t.Profile, TokenID: t.ID, TokenKind: t.Kind,
 		Label: t.Label, Reason: reason, PID: pid})
+}
+
+// peerEntry is e attributed to the control-socket client p, as it was when
+// its connection was accepted: a short-lived client (`mfad env`, a
+// credential_process) has often exited by the time the entry is written.
+func peerEntry(e audit.Entry, p ipc.Peer) audit.Entry {
+	e.PID, e.Exe, e.PPID = p.PID, p.Exe, p.PPID
+	if e.Via == audit.ViaCredentialProcess {
+		e.ParentExe = p.ParentExe
+	}
+	if p.PID > 0 {
+		uid := p.UID
+		e.UID = &uid
+	}
+	return e
 }

@@ -45,6 +45,8 @@ func (c *procCache) resolve(e *Entry, server string, now time.Time) {
 	var p peerproc.Process
 	var err error
 	switch {
+	case e.PID != 0 && e.Exe != "":
+		return // described when it was recorded; the pid may be reused since
 	case e.PID != 0:
 		p, err = c.find.Process(e.PID)
 		p.PID = e.PID
