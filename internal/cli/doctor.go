@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -351,7 +352,10 @@ func (a *App) doctorAWSProfile(_ context.Context, env doctorEnv) []doctorFinding
 			continue
 		}
 		if why := resolvedWithoutMFAD(env, name); why != "" {
-			fix := fmt.Sprintf("unset %s (`mfad env` and `mfad exec` do), or run `mfad doctor` again after fixing profile %s", v, name)
+			fix := fmt.Sprintf("unset %s (`mfad env` and `mfad exec` do)", v)
+			if slices.Contains(roleProfilesToFix(env), name) {
+				fix = fmt.Sprintf("mfad doctor --fix (then profile %s asks mfad), or unset %s", name, v)
+			}
 			if env.creds != nil {
 				if s := env.creds.Section(name); s != nil && s.HasStaticKeys() {
 					fix = fmt.Sprintf("mfad import %s, or unset %s", name, v)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -55,6 +56,20 @@ IAM user's long-term key to make its own MFA sessions.`,
 			}
 			return runImport(cmd.Context(), app, sys, cmd.OutOrStdout(), args, all, dryRun)
 		},
+	}
+	cmd.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		// The sections of the credentials file that hold keys.
+		f, err := configs.ReadIniFile(configs.SharedCredentialsPath(app.getenv, homeDir(app)))
+		if err != nil || f == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var names []string
+		for _, s := range f.Sections {
+			if s.HasStaticKeys() && strings.HasPrefix(s.Header, toComplete) && !slices.Contains(args, s.Header) {
+				names = append(names, s.Header)
+			}
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "import every section of the file that holds a long-term key")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be moved, change nothing")
