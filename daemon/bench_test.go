@@ -125,6 +125,13 @@ func BenchmarkEndpointHit(b *testing.B) {
 				h = benchbase.NewBare(w.tok.Value, w.body)
 			}
 			r := credsRequest(benchHost, "work", w.tok.Value)
+			if c.audit != nil {
+				// As the server gives it: the connection's audit record.
+				client, server := net.Pipe()
+				defer client.Close()
+				defer server.Close()
+				r = r.WithContext(w.d.audit.ConnContext(r.Context(), server))
+			}
 			sw := &stubWriter{h: http.Header{}}
 			h.ServeHTTP(sw, r)
 			if sw.status != 0 || sw.h.Get("Content-Type") != "application/json" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/internal/fileutil"
 	"github.com/c0950fac/mfad/keystore"
 )
 
@@ -170,6 +172,22 @@ func TestImportMovesExactlyTheKeys(t *testing.T) {
 	}
 	if _, err := keystore.GetAccessKey(context.Background(), w.store(), "work"); !errors.Is(err, keystore.ErrNotFound) {
 		t.Fatalf("after the failure the keystore holds work's key: %v", err)
+	}
+
+	// A rewrite whose directory flush failed has replaced the file: the
+	// keys stay in the keystore.
+	w2 := newMovingWorld(t, "")
+	unsynced := importSystem{replaceFile: func(path string, data []byte) error {
+		if err := configs.ReplaceFile(path, data); err != nil {
+			return err
+		}
+		return fmt.Errorf("write %s: %w", path, fileutil.ErrDirNotSynced)
+	}}
+	if out, err := w2.run(unsynced, doc, "import", "work"); err != nil || !strings.Contains(out, "Warning:") {
+		t.Fatalf("import with an unflushed directory: %v\n%s", err, out)
+	}
+	if k, err := keystore.GetAccessKey(context.Background(), w2.store(), "work"); err != nil || k.AccessKeyID != workKeyID {
+		t.Fatalf("after an unflushed directory the keystore holds %v, %v", k, err)
 	}
 
 	// The real import.
