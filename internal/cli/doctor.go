@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/internal/fileutil"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/policy"
@@ -615,7 +616,7 @@ func (a *App) doctorFix(_ context.Context, sys doctorSystem) ([]string, error) {
 		if now, err := os.ReadFile(env.awsPath); err != nil || string(now) != string(f.Data) {
 			return done, fmt.Errorf("--fix: %s changed while mfad was editing it; run `mfad doctor --fix` again", env.awsPath)
 		}
-		if err := sys.replaceFile(env.awsPath, data); err != nil {
+		if err := sys.replaceFile(env.awsPath, data); err != nil && !errors.Is(err, fileutil.ErrDirNotSynced) {
 			return done, fmt.Errorf("--fix: %w", err)
 		}
 		done = append(done, fmt.Sprintf("[%s] in %s now reads `%s`; its role settings are in %s (profiles.%s)", s.Header, env.awsPath, credentialProcessLine(n), mfadFile, n))
