@@ -24,7 +24,7 @@ func (d *Daemon) scheduleLocked(k *keyState, now time.Time) {
 	}
 	if k.mfa != nil && k.mfa.Valid(now, 0) {
 		for _, p := range k.dependents {
-			if !p.isRole() {
+			if !p.isRole() || p.locked {
 				continue
 			}
 			var due time.Time
@@ -102,7 +102,7 @@ func (d *Daemon) service(k *keyState) {
 	}
 	if k.mfa != nil {
 		for _, p := range k.dependents {
-			if p.isRole() && !now.Before(p.retryAt) &&
+			if p.isRole() && !p.locked && !now.Before(p.retryAt) &&
 				(p.role == nil || !now.Before(p.renewAt)) {
 				kicks = append(kicks, p)
 			}
