@@ -313,7 +313,9 @@ func TestLockedProfileOneRequestPerGoSDKCall(t *testing.T) {
 		}))
 		c := sts.NewFromConfig(aws.Config{Region: "eu-west-1", Credentials: creds}, func(o *sts.Options) {
 			o.BaseEndpoint = aws.String(e.Emu.URL)
-			o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) { o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil }) })
+			o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) {
+				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+			})
 		})
 		_, err := c.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
 		return int(n.Load()), err

@@ -175,6 +175,10 @@ type EnvRequest struct {
 	Profile string `json:"profile"`
 	// Label says who the token is for (shown by `mfad tokens list`).
 	Label string `json:"label,omitempty"`
+	// WatchPID, for OpEnv, is the process the token is handed to (the
+	// shell that evaluates `mfad env`): the token is revoked when it
+	// exits. 0 keeps the token until it is revoked.
+	WatchPID int `json:"watch_pid,omitempty"`
 }
 
 // EnvReply is what a client needs to fetch credentials.
@@ -215,6 +219,10 @@ type TokenInfo struct {
 	Profile string    `json:"profile,omitempty"`
 	Label   string    `json:"label,omitempty"`
 	Created time.Time `json:"created"`
+	// WatchPID is the process whose exit revokes the token (0 = none).
+	WatchPID int `json:"watch_pid,omitempty"`
+	// Stale reports that the process the token was handed to is gone.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // TokensReply lists tokens.
