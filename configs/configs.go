@@ -27,6 +27,13 @@ type Config struct {
 	Listen string
 	// STSEndpoint overrides the STS endpoint URL ("" = AWS's own, or AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL).
 	STSEndpoint string
+	// IAMEndpoint overrides the IAM endpoint URL, for key rotation ("" =
+	// AWS's own, or AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL).
+	IAMEndpoint string
+	// SigninEndpoint overrides the console federation endpoint URL, for
+	// `mfad login` ("" = AWS's own for the profile's partition, e.g.
+	// https://signin.aws.amazon.com/federation).
+	SigninEndpoint string
 	// LockOnSleep locks every profile when the system is about to sleep
 	// (Linux, through logind).
 	LockOnSleep bool
@@ -65,6 +72,22 @@ const (
 	MFASourceProcess = "process"
 	MFASourceTOTP    = "totp"
 )
+
+// NewProfile returns a profile named name with every default set. It is
+// the one place the defaults are applied: Load fills each key no source set
+// from it, and code that builds a configuration by hand starts from it.
+func NewProfile(name string) *Profile {
+	return &Profile{
+		Name:              name,
+		Region:            DefaultRegion,
+		SessionDuration:   DefaultSessionDuration,
+		RoleDuration:      DefaultRoleDuration,
+		MFASource:         MFASourcePrompt,
+		MFAProcessTimeout: DefaultMFAProcessTimeout,
+		RefreshLead:       DefaultRefreshLead,
+		MFALead:           DefaultMFALead,
+	}
+}
 
 // Profile is one named set of credentials settings.
 type Profile struct {
@@ -106,6 +129,9 @@ type Profile struct {
 	MFALead time.Duration
 	// PolicyFiles are IAM policy documents that apply to the user, used to suggest MFAMaxAge.
 	PolicyFiles []string
+	// KeyMaxAge is the age past which the profile's access key is due for
+	// rotation (0 = never reported).
+	KeyMaxAge time.Duration
 	// Sources says where the profile was defined: "mfad", "aws" or both.
 	Sources []string
 }

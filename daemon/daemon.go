@@ -58,6 +58,11 @@ type Options struct {
 	// configuration sets lock_on_sleep or lock_on_screen_lock (while Run
 	// serves).
 	Desktop DesktopOptions
+	// IAMEndpoint overrides the IAM endpoint key rotation calls ("" = AWS's).
+	IAMEndpoint string
+	// SigninEndpoint overrides the console federation endpoint ("" = AWS's
+	// for each profile's partition).
+	SigninEndpoint string
 }
 
 // Daemon holds sessions and serves credentials. Create it with New.
@@ -69,6 +74,8 @@ type Daemon struct {
 	log    *slog.Logger
 	source func(ctx context.Context, p *configs.Profile) (mfacode.Source, error)
 	guard  *mfacode.OnceGuard
+	// iamEndpoint and signinEndpoint override AWS's (Options).
+	iamEndpoint, signinEndpoint string
 	// desktop says what Run watches for sleep and screen lock.
 	desktop DesktopOptions
 
@@ -111,7 +118,7 @@ func New(o Options) (*Daemon, error) {
 		return nil, errors.New("daemon: Config, Store and Broker are required")
 	}
 	d := &Daemon{cfg: o.Config, store: o.Store, broker: o.Broker, clock: o.Clock, log: o.Logger,
-		source: o.CodeSource, guard: o.Guard, desktop: o.Desktop,
+		source: o.CodeSource, guard: o.Guard, desktop: o.Desktop, iamEndpoint: o.IAMEndpoint, signinEndpoint: o.SigninEndpoint,
 		keys: map[string]*keyState{}, profiles: map[string]*profState{}}
 	if d.clock == nil {
 		d.clock = clock.System{}
@@ -179,6 +186,14 @@ func (d *Daemon) Close() {
 // Restore loads cached sessions from the keystore, so that a restart needs
 // no new MFA code. It makes no STS call.
 func (d *Daemon) Restore(ctx context.Context) error {
+	d.mu.Lock()
+	ks := d.sortedKeys()
+	d.mu.Unlock()
+	for _, k := range ks {
+		if key, err := keystore.GetAccessKey(ctx, d.store, k.name); err == nil {
+			d.noteKey(k, key)
+		}
+	}
 	now := d.clock.Now()
 	var errs []error
 	d.mu.Lock()
@@ -294,6 +309,9 @@ func (d *Daemon) Unlock(ctx context.Context, name, code string) (ProfileStatus, 
 // unlockKey makes a new MFA session for k with code (single STS attempt).
 func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error {
 	v, err, _ := d.sf.Do("unlock/"+k.name, func() (any, error) {
+		// A rotation in progress decides which key is stored.
+		k.keyMu.Lock()
+		defer k.keyMu.Unlock()
 		key, err := keystore.GetAccessKey(ctx, d.store, k.name)
 		if err != nil {
 			if errors.Is(err, keystore.ErrNotFound) {
@@ -301,6 +319,7 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error 
 			}
 			return nil, err
 		}
+		d.noteKey(k, key)
 		s, err := d.broker.GetSessionToken(ctx, session.UnlockInput{Profile: k.prof, Key: key, Code: code})
 		// A code STS refused before checking it (a wrong mfa_serial, say)
 		// was not used: it may be entered again once the cause is fixed.

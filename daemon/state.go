@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,12 @@ type keyState struct {
 	codeBusy     bool
 	timer        clock.Timer
 	timerAt      time.Time
+	// keyMu is held while the stored access key is read for an unlock or
+	// replaced by a rotation.
+	keyMu sync.Mutex
+	// keyID and keyCreated describe the stored access key, as last read.
+	keyID      string
+	keyCreated time.Time
 	// shortLife is the lifetime of the MFA session when it was shorter than
 	// mfa_lead (logged once, shown in status), else 0.
 	shortLife time.Duration

@@ -279,6 +279,12 @@ type listEntry struct {
 	// daemon runs.
 	Session           string    `json:"session"`
 	SessionExpiration time.Time `json:"session_expiration,omitzero"`
+	// KeyCreated is when IAM created the key, when mfad knows it.
+	KeyCreated time.Time `json:"key_created,omitzero"`
+	// KeyAgeDays is the key's age in whole days (with KeyCreated).
+	KeyAgeDays int `json:"key_age_days,omitempty"`
+	// RotationDue reports a key older than the profile's key_max_age.
+	RotationDue bool `json:"rotation_due,omitempty"`
 }
 
 func newListCmd(app *App) *cobra.Command {
@@ -289,17 +295,31 @@ func newListCmd(app *App) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, st, err := app.configAndStore(ctx)
+			cfg, err := app.loadConfig()
 			if err != nil {
 				return err
 			}
-			stored, err := st.Profiles(ctx)
-			if err != nil {
-				return err
-			}
+			status, daemonErr := ask(ctx, app, (*ipc.Client).Status, ipc.StatusRequest{})
+			states := map[string]ipc.ProfileStatus{}
 			names := map[string]bool{}
-			for _, n := range stored {
-				names[n] = true
+			for _, s := range status.Profiles {
+				states[s.Profile] = s
+				names[s.Profile] = true
+			}
+			// Without a keystore here (a sandbox's shell, say), the daemon
+			// still says which key each profile uses.
+			st, err := app.openStore(ctx, cfg)
+			if err != nil && daemonErr != nil {
+				return err
+			}
+			if st != nil {
+				stored, err := st.Profiles(ctx)
+				if err != nil {
+					return err
+				}
+				for _, n := range stored {
+					names[n] = true
+				}
 			}
 			for _, n := range cfg.ProfileNames() {
 				names[n] = true
@@ -307,19 +327,26 @@ func newListCmd(app *App) *cobra.Command {
 			for n := range cfg.NotServed {
 				names[n] = true
 			}
-			status, daemonErr := ask(ctx, app, (*ipc.Client).Status, ipc.StatusRequest{})
-			states := map[string]ipc.ProfileStatus{}
-			for _, s := range status.Profiles {
-				states[s.Profile] = s
-			}
+			now := time.Now()
 			var rows []listEntry
 			for n := range names {
 				e := listEntry{Profile: n, Session: "unknown"}
 				if p := cfg.Profiles[n]; p != nil {
 					e.MFASerial, e.RoleARN, e.Source, e.Sources = p.MFASerial, p.RoleARN, p.SourceProfile, p.Sources
 				}
-				if k, err := keystore.GetAccessKey(ctx, st, n); err == nil {
-					e.HasKey, e.Keystore, e.KeyID = true, st.Backend(), k.AccessKeyID
+				if st != nil {
+					if k, err := keystore.GetAccessKey(ctx, st, n); err == nil {
+						e.HasKey, e.Keystore, e.KeyID, e.KeyCreated = true, st.Backend(), k.AccessKeyID, k.Created
+					}
+				}
+				if s, ok := states[n]; ok && s.AccessKeyID != "" && s.KeyProfile == n {
+					if !e.HasKey {
+						e.HasKey, e.Keystore, e.KeyID, e.KeyCreated = true, status.Keystore+", in the daemon", s.AccessKeyID, s.KeyCreated
+					}
+					e.RotationDue = s.RotationDue && s.AccessKeyID == e.KeyID
+				}
+				if !e.KeyCreated.IsZero() {
+					e.KeyAgeDays = int(now.Sub(e.KeyCreated) / (24 * time.Hour))
 				}
 				if why, ok := cfg.NotServed[n]; ok && cfg.Profiles[n] == nil {
 					e.NotServed, e.Session = why, "not served"
@@ -355,7 +382,7 @@ func newListCmd(app *App) *cobra.Command {
 				key := "-"
 				switch {
 				case r.HasKey:
-					key = r.KeyID + " (" + r.Keystore + ")"
+					key = r.KeyID + " (" + r.Keystore + keyAge(r) + ")"
 				case r.Source != "":
 					key = "via " + r.Source
 				}
@@ -375,6 +402,18 @@ func newListCmd(app *App) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// keyAge describes a listed key's age, when known.
+func keyAge(r listEntry) string {
+	if r.KeyCreated.IsZero() {
+		return ""
+	}
+	s := fmt.Sprintf(", %dd old", r.KeyAgeDays)
+	if r.RotationDue {
+		s += ", rotation due"
+	}
+	return s
 }
 
 func dash(s string) string {

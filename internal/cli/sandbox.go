@@ -117,6 +117,7 @@ type sandbox struct {
 func (s *sandbox) extraVars(path string) [][2]string {
 	v := [][2]string{
 		{"AWS_ENDPOINT_URL_STS", s.emu.URL},
+		{"AWS_ENDPOINT_URL_IAM", s.emu.URL},
 		{"AWS_CONFIG_FILE", filepath.Join(s.dir, "aws-config")},
 		{"AWS_SHARED_CREDENTIALS_FILE", filepath.Join(s.dir, "aws-credentials")},
 		{"MFAD_RUNTIME_DIR", s.dir},
@@ -135,15 +136,18 @@ func (s *sandbox) extraVars(path string) [][2]string {
 }
 
 // awsShim is put first on the sandbox's PATH as "aws": AWS CLI versions
-// before 2.13 ignore AWS_ENDPOINT_URL_STS, so STS commands are given
-// --endpoint-url pointing at the emulator; everything else passes through.
+// before 2.13 ignore AWS_ENDPOINT_URL_STS and AWS_ENDPOINT_URL_IAM, so STS
+// and IAM commands are given --endpoint-url pointing at the emulator;
+// everything else passes through.
 const awsShim = `#!/bin/sh
 # Written by mfad sandbox. AWS CLI versions before 2.13 ignore
-# AWS_ENDPOINT_URL_STS: give STS commands the emulator's --endpoint-url.
+# AWS_ENDPOINT_URL_STS and _IAM: give STS and IAM commands the emulator's
+# --endpoint-url.
 real=%s
 case " $* " in
   *" --endpoint-url"*) ;;
   *" sts "*) exec "$real" --endpoint-url "$AWS_ENDPOINT_URL_STS" "$@" ;;
+  *" iam "*) exec "$real" --endpoint-url "$AWS_ENDPOINT_URL_IAM" "$@" ;;
 esac
 exec "$real" "$@"
 `
@@ -178,6 +182,9 @@ func startSandbox(ctx context.Context, app *App) (*sandbox, error) {
 		}
 	}()
 	if sb.user, err = emu.AddUser("sandbox-user"); err != nil {
+		return nil, err
+	}
+	if err := emu.RequireMFA(sb.user.Name); err != nil {
 		return nil, err
 	}
 	sb.roleARN = emu.AddRole("sandbox-admin", stsemu.RoleOptions{RequireMFA: true})
@@ -255,6 +262,7 @@ const sandboxConfigFile = "config.yaml"
 func sandboxConfig(stsURL, serial, roleARN, keystoreFile string) string {
 	return fmt.Sprintf(`# Written by mfad sandbox; removed when it stops.
 sts_endpoint: %s
+iam_endpoint: %s
 listen: 127.0.0.1:0
 keyring:
   backend: file
@@ -269,7 +277,7 @@ profiles:
     role_arn: %s
     source_profile: %s
     region: us-east-1
-`, stsURL, keystoreFile, sandboxProfile, serial, sandboxRoleProfile, roleARN, sandboxProfile)
+`, stsURL, stsURL, keystoreFile, sandboxProfile, serial, sandboxRoleProfile, roleARN, sandboxProfile)
 }
 
 func (s *sandbox) close() {

@@ -80,9 +80,11 @@ func (app *App) newDaemon(cfg *configs.Config, st keystore.Store, audit io.Write
 	broker := session.NewBroker(session.BrokerOptions{Endpoint: session.ResolveEndpoint(cfg.STSEndpoint, app.getenv), Logger: l})
 	return daemon.New(daemon.Options{
 		Config: cfg, Store: st, Broker: broker, Logger: l, Audit: audit,
-		CodeSource:    codeSource(st, l),
-		SuggestMaxAge: suggestMaxAge,
-		Desktop:       daemon.DesktopOptions{SessionID: app.getenv("XDG_SESSION_ID")},
+		CodeSource:     codeSource(st, l),
+		SuggestMaxAge:  suggestMaxAge,
+		Desktop:        daemon.DesktopOptions{SessionID: app.getenv("XDG_SESSION_ID")},
+		IAMEndpoint:    firstSet(cfg.IAMEndpoint, app.getenv("AWS_ENDPOINT_URL_IAM"), app.getenv("AWS_ENDPOINT_URL")),
+		SigninEndpoint: cfg.SigninEndpoint,
 	})
 }
 

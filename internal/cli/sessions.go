@@ -323,6 +323,10 @@ func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
 		if p.LastError != "" {
 			fmt.Fprintf(w, "\n%s: last error: %s", p.Profile, p.LastError)
 		}
+		if p.RotationDue && p.Profile == p.KeyProfile {
+			fmt.Fprintf(w, "\n%s: access key %s is %s old, past key_max_age %s: rotation is due: run `mfad rotate %s`", p.Profile, p.AccessKeyID,
+				fmtDays(now.Sub(p.KeyCreated)), fmtDays(time.Duration(p.KeyMaxAgeSeconds)*time.Second), p.KeyProfile)
+		}
 		if p.ShortLifetimeSeconds > 0 {
 			fmt.Fprintf(w, "\n%s: STS issues credentials lasting %s, less than the profile's lead: they are renewed at half their life, at most once a minute", p.Profile, fmtDur(time.Duration(p.ShortLifetimeSeconds)*time.Second))
 		}
@@ -331,6 +335,14 @@ func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// fmtDays prints a duration of days as "90d", shorter ones as fmtDur does.
+func fmtDays(d time.Duration) string {
+	if d >= 24*time.Hour {
+		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	}
+	return fmtDur(d.Truncate(time.Minute))
 }
 
 func fmtTime(t time.Time) string {
