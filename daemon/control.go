@@ -149,6 +149,9 @@ func (d *Daemon) dispatch(ctx context.Context, c ipc.Conn, req *ipc.Request) (an
 		if err != nil {
 			return nil, err
 		}
+		if in.FromSource && in.Code == "" {
+			return d.UnlockFromSource(ctx, in.Profile)
+		}
 		return d.Unlock(ctx, in.Profile, in.Code)
 	case ipc.OpLock:
 		in, err := decode[ipc.LockRequest](req)

@@ -262,8 +262,9 @@ func newExecCmd(app *App) *cobra.Command {
 token CMD gets is valid for this profile only and is revoked when CMD exits. Signals are
 passed on to CMD, and mfad exits with CMD's status.
 
-When the profile is locked, mfad asks for an MFA code first if it runs in a terminal, and
-otherwise fails before starting CMD.`,
+When the profile is locked, mfad unlocks it first: with the profile's mfa_source when it is
+process or totp, else by asking for an MFA code on the terminal; with neither it fails before
+starting CMD. A daemon waiting for its keystore passphrase gets it first, as with unlock.`,
 		Example: `  mfad exec --profile work -- aws s3 ls
   mfad exec -- terraform apply`,
 		Args: cobra.MinimumNArgs(1),
@@ -315,15 +316,20 @@ otherwise fails before starting CMD.`,
 }
 
 // unlockOnTerminal unlocks a locked profile before a command runs with its
-// credentials: it asks for a code when a terminal is attached, and
-// otherwise returns locked, the daemon's error that says how to unlock.
+// credentials: with its configured source when no one needs to type (
+// mfa_process, totp), else by asking for a code when a terminal is
+// attached; otherwise it returns locked, the daemon's error that says how
+// to unlock.
 func (a *App) unlockOnTerminal(ctx context.Context, c *ipc.Client, name string, locked *ipc.Error) error {
+	if err := a.openDaemonKeystore(ctx, c); err != nil {
+		return err
+	}
+	if _, done, err := a.unlockFromSource(ctx, c, name); err != nil || done {
+		return err
+	}
 	f, ok := a.Stdin.(*os.File)
 	if !ok || !isTerminal(f) {
 		return locked
-	}
-	if err := a.openDaemonKeystore(ctx, c); err != nil {
-		return err
 	}
 	var st ipc.StatusReply
 	if err := c.Call(ctx, ipc.OpStatus, ipc.StatusRequest{Profile: name}, &st); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/session"
 )
@@ -33,7 +34,9 @@ When the daemon started without the passphrase of its encrypted keystore file (a
 ` + "`mfad daemon &`" + `), unlock gives it first: from MFAD_FILE_PASSPHRASE, else asked for
 on the terminal with hidden input; it goes to the daemon over the control socket only.
 
-The code is asked for on the terminal. --code-stdin reads it from standard input (for
+With mfa_source process or totp, unlock asks the daemon to get the code from that source
+(a YubiKey touch through mfa_process, or the TOTP secret), and falls back to the terminal
+when that fails. Otherwise the code is asked for on the terminal. --code-stdin reads it from standard input (for
 scripts and password managers). --code CODE puts the code in the process's argument list,
 where other local users can see it while it runs: prefer --code-stdin.`,
 		Example: `  mfad unlock work
@@ -61,18 +64,26 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 			if err := app.openDaemonKeystore(ctx, c); err != nil {
 				return err
 			}
-			if code == "" {
-				code, err = app.readCode(name, codeStdin)
-				if err != nil {
+			var st ipc.ProfileStatus
+			done := false
+			if code == "" && !codeStdin {
+				if st, done, err = app.unlockFromSource(ctx, c, name); err != nil {
 					return err
 				}
 			}
-			if err := session.ValidateCode(code); err != nil {
-				return err
-			}
-			var st ipc.ProfileStatus
-			if err := c.Call(ctx, ipc.OpUnlock, ipc.UnlockRequest{Profile: name, Code: code}, &st); err != nil {
-				return err
+			if !done {
+				if code == "" {
+					code, err = app.readCode(name, codeStdin)
+					if err != nil {
+						return err
+					}
+				}
+				if err := session.ValidateCode(code); err != nil {
+					return err
+				}
+				if err := c.Call(ctx, ipc.OpUnlock, ipc.UnlockRequest{Profile: name, Code: code}, &st); err != nil {
+					return err
+				}
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Unlocked %s: credentials served until %s", name, fmtTime(st.ServedExpiration))
@@ -91,6 +102,38 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 	cmd.Flags().BoolVar(&codeStdin, "code-stdin", false, "read the MFA code from standard input")
 	cmd.MarkFlagsMutuallyExclusive("code", "code-stdin")
 	return cmd
+}
+
+// unlockFromSource asks the daemon to unlock name with a code from the
+// profile's configured source when no person needs to type it: mfa_process
+// (a YubiKey touch) or totp. done is false when the terminal should be
+// asked instead: a prompt source, or a source that failed while a terminal
+// is there to fall back to.
+func (a *App) unlockFromSource(ctx context.Context, c *ipc.Client, name string) (st ipc.ProfileStatus, done bool, err error) {
+	var sr ipc.StatusReply
+	if err := c.Call(ctx, ipc.OpStatus, ipc.StatusRequest{Profile: name}, &sr); err != nil {
+		return st, false, err
+	}
+	if len(sr.Profiles) != 1 {
+		return st, false, nil
+	}
+	src := sr.Profiles[0].MFASource
+	if src != configs.MFASourceProcess && src != configs.MFASourceTOTP {
+		return st, false, nil
+	}
+	if src == configs.MFASourceProcess {
+		fmt.Fprintf(a.Stderr, "Getting an MFA code for %s from mfa_process (touch your security key if it blinks)...\n", sr.Profiles[0].KeyProfile)
+	}
+	err = c.Call(ctx, ipc.OpUnlock, ipc.UnlockRequest{Profile: name, FromSource: true}, &st)
+	if err == nil {
+		return st, true, nil
+	}
+	f, ok := a.Stdin.(*os.File)
+	if !ok || !isTerminal(f) {
+		return st, false, fmt.Errorf("mfa_source %s gave no code: %w", src, err)
+	}
+	fmt.Fprintf(a.Stderr, "mfa_source %s gave no code (%v): type it instead.\n", src, err)
+	return st, false, nil
 }
 
 // openDaemonKeystore gives the daemon its keystore file's passphrase when
