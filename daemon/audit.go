@@ -6,38 +6,27 @@ import (
 	"github.com/c0950fac/mfad/internal/audit"
 )
 
-// fetched records an endpoint request in the audit log.
-func (d *Daemon) fetched(r *http.Request, profile, tokenID string, status int) {
+// fetched records in the audit log an endpoint request that carried a valid
+// token; reason says why it was refused, if it was.
+func (d *Daemon) fetched(r *http.Request, profile, tokenID string, status int, reason string) {
 	if !d.audit.Enabled() {
 		return
-	}
-	reason := ""
-	if tokenID == "" && status != http.StatusOK {
-		if !d.audit.AdmitRefusal() {
-			return
-		}
-		switch status {
-		case http.StatusMethodNotAllowed:
-			reason = "method_not_allowed"
-		case http.StatusNotFound:
-			reason = "no_such_profile"
-		case http.StatusForbidden:
-			reason = "wrong_host_or_browser"
-		}
-	} else if status == http.StatusForbidden {
-		reason = "token_for_another_profile"
 	}
 	d.audit.Record(audit.Entry{Event: audit.Fetch, Via: audit.ViaEndpoint, Profile: profile, TokenID: tokenID, Status: status,
 		Reason: reason, Remote: r.RemoteAddr})
 }
 
 // refused records in the audit log an endpoint request for profile whose
-// Authorization header holds no valid token.
-func (d *Daemon) refused(r *http.Request, profile string) {
+// Authorization header holds no valid token, with reason, or else why the
+// token is not valid.
+func (d *Daemon) refused(r *http.Request, profile, reason string) {
 	if !d.audit.Enabled() || !d.audit.AdmitRefusal() {
 		return
 	}
-	id, reason := d.tokens.explain(r.Header.Get("Authorization"))
+	id, why := d.tokens.explain(r.Header.Get("Authorization"))
+	if reason == "" {
+		reason = why
+	}
 	d.audit.Record(audit.Entry{Event: audit.Fetch, Via: audit.ViaEndpoint, Profile: profile, TokenID: id,
 		Status: http.StatusForbidden, Reason: reason, Remote: r.RemoteAddr})
 }

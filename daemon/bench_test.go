@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -99,7 +98,7 @@ func (w *stubWriter) WriteHeader(s int) { w.status = s }
 
 // credsRequest is a request as an AWS SDK sends it.
 func credsRequest(host, profile, token string) *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "http://"+host+CredentialsPath+profile, nil)
+	r := originRequest(host, CredentialsPath+profile)
 	r.Header.Set("Authorization", token)
 	r.Header.Set("User-Agent", "aws-sdk-go-v2/1.48.0 os/linux lang/go#1.26 md/GOOS#linux md/GOARCH#amd64")
 	r.Header.Set("Accept-Encoding", "gzip")

@@ -1,12 +1,12 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/c0950fac/mfad/internal/audit"
@@ -80,149 +80,185 @@ func (d *Daemon) statusReply(names ...string) ipc.StatusReply {
 	return r
 }
 
-// ServeIPC answers the mfad CLI on the control socket.
+// ServeIPC answers the mfad CLI on the control socket: it finds the
+// request's route and turns the handler's error into an *ipc.Error whose
+// Code is the ipc.Code the error wraps (ipc.CodeFailed when none).
 func (d *Daemon) ServeIPC(c ipc.Conn, req *ipc.Request) *ipc.Response {
-	ctx := c.Context()
-	body, err := d.dispatch(ctx, c, req)
 	resp := &ipc.Response{V: ipc.ProtocolVersion, ID: req.ID}
+	r, ok := d.routes[req.Op]
+	if !ok {
+		resp.Error = &ipc.Error{Code: ipc.CodeUnknownOp, Message: fmt.Sprintf("unknown operation %q: the mfad CLI and daemon versions differ; restart the daemon", req.Op)}
+		return resp
+	}
+	body, err := r(&control{d: d, conn: c}, c.Context(), req)
 	if err != nil {
-		var ie *ipc.Error
-		if errors.As(err, &ie) {
-			resp.Error = ie
-		} else {
-			code := "failed"
-			if errors.Is(err, ErrLocked) {
-				code = "locked"
-			}
-			resp.Error = &ipc.Error{Code: code, Message: err.Error()}
-		}
+		resp.Error = controlError(err)
 		return resp
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
-		resp.Error = &ipc.Error{Code: "internal", Message: "encode reply: " + err.Error()}
+		resp.Error = &ipc.Error{Code: ipc.CodeInternal, Message: "encode reply: " + err.Error()}
 		return resp
 	}
 	resp.Body = b
 	return resp
 }
 
-func decode[T any](req *ipc.Request) (T, error) {
-	var v T
-	if len(req.Body) == 0 {
-		return v, nil
+// controlError is err as the control protocol reports it.
+func controlError(err error) *ipc.Error {
+	var ie *ipc.Error
+	if errors.As(err, &ie) {
+		return ie
 	}
-	dec := json.NewDecoder(strings.NewReader(string(req.Body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		return v, &ipc.Error{Code: "bad_request", Message: fmt.Sprintf("malformed %s request: %v", req.Op, err)}
-	}
-	return v, nil
+	code := ipc.CodeFailed
+	errors.As(err, &code)
+	return &ipc.Error{Code: code, Message: err.Error()}
 }
 
-func (d *Daemon) dispatch(ctx context.Context, c ipc.Conn, req *ipc.Request) (any, error) {
-	switch req.Op {
-	case ipc.OpStatus:
-		in, err := decode[ipc.StatusRequest](req)
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		if in.Profile != "" {
-			if _, err := d.profile(in.Profile); err != nil {
-				return nil, err
-			}
-			names = []string{in.Profile}
-		}
-		return d.statusReply(names...), nil
-	case ipc.OpPassphrase:
-		in, err := decode[ipc.PassphraseRequest](req)
-		if err != nil {
-			return nil, err
-		}
-		if err := d.GivePassphrase(ctx, []byte(in.Passphrase)); err != nil {
-			return nil, err
-		}
-		return d.statusReply(), nil
-	case ipc.OpUnlock:
-		in, err := decode[ipc.UnlockRequest](req)
-		if err != nil {
-			return nil, err
-		}
-		if in.FromSource && in.Code == "" {
-			return d.UnlockFromSource(ctx, in.Profile)
-		}
-		return d.Unlock(ctx, in.Profile, in.Code)
-	case ipc.OpLock:
-		in, err := decode[ipc.LockRequest](req)
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		if in.All {
-			names, err = d.LockAll(ctx)
-		} else {
-			names, err = d.Lock(ctx, in.Profile)
-		}
-		return ipc.LockReply{Locked: names}, err
-	case ipc.OpEnv, ipc.OpExec:
-		in, err := decode[ipc.EnvRequest](req)
-		if err != nil {
-			return nil, err
-		}
-		kind := TokenEnv
-		if req.Op == ipc.OpExec {
-			kind = TokenExec
-			// A command started on a locked profile would only meet
-			// errors: say so before it starts.
-			if err := d.checkUnlocked(in.Profile); err != nil {
-				return nil, err
+// route decodes a request's body, calls its handler and returns the reply.
+type route func(c *control, ctx context.Context, req *ipc.Request) (any, error)
+
+// handle makes the route of op from its handler, a method of control: the
+// compiler checks that the handler takes op's request and returns its reply.
+func handle[Req, Rep any](_ ipc.Op[Req, Rep], h func(*control, context.Context, Req) (Rep, error)) route {
+	return func(c *control, ctx context.Context, req *ipc.Request) (any, error) {
+		var in Req
+		if len(req.Body) > 0 {
+			dec := json.NewDecoder(bytes.NewReader(req.Body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&in); err != nil {
+				return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("malformed %s request: %v", req.Op, err)}
 			}
 		}
-		return d.issueClientToken(c, kind, in)
-	case ipc.OpCredentials:
-		in, err := decode[ipc.CredentialsRequest](req)
-		if err != nil {
-			return nil, err
-		}
-		cr, err := d.Credentials(ctx, in.Profile)
-		if err != nil {
-			return nil, err
-		}
-		d.audit.Record(audit.Entry{Event: audit.Fetch, Via: audit.ViaCredentialProcess, Profile: in.Profile, Status: 200, PID: c.Peer().PID})
-		return ipc.CredentialsReply{Version: 1, AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey,
-			SessionToken: cr.SessionToken, Expiration: cr.Expiration.UTC()}, nil
-	case ipc.OpTokens:
-		var out ipc.TokensReply
-		for _, t := range d.tokens.list() {
-			out.Tokens = append(out.Tokens, ipc.TokenInfo{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created})
-		}
-		return out, nil
-	case ipc.OpHold:
-		// Answered only when the daemon stops or the client goes away.
-		select {
-		case <-ctx.Done():
-		case <-d.bg.Done():
-		}
-		return struct{}{}, nil
-	case ipc.OpAdopt:
-		in, err := decode[ipc.AdoptRequest](req)
-		if err != nil {
-			return nil, err
-		}
-		return d.adopt(c, in)
-	case ipc.OpRevoke:
-		in, err := decode[ipc.RevokeRequest](req)
-		if err != nil {
-			return nil, err
-		}
-		t, err := d.revokeToken(in.ID)
-		if err != nil {
-			return nil, err
-		}
-		return ipc.RevokeReply{Revoked: ipc.TokenInfo{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created}}, nil
+		return h(c, ctx, in)
 	}
-	return nil, &ipc.Error{Code: "unknown_op", Message: fmt.Sprintf("unknown operation %q: the mfad CLI and daemon versions differ; restart the daemon", req.Op)}
+}
+
+// controlRoutes is the route table of the control socket: one line per
+// operation of ipc.Control.
+func controlRoutes() map[string]route {
+	return map[string]route{
+		ipc.OpStatus.Name():      handle(ipc.OpStatus, (*control).Status),
+		ipc.OpUnlock.Name():      handle(ipc.OpUnlock, (*control).Unlock),
+		ipc.OpLock.Name():        handle(ipc.OpLock, (*control).Lock),
+		ipc.OpEnv.Name():         handle(ipc.OpEnv, (*control).Env),
+		ipc.OpExec.Name():        handle(ipc.OpExec, (*control).Exec),
+		ipc.OpCredentials.Name(): handle(ipc.OpCredentials, (*control).Credentials),
+		ipc.OpTokens.Name():      handle(ipc.OpTokens, (*control).Tokens),
+		ipc.OpRevoke.Name():      handle(ipc.OpRevoke, (*control).Revoke),
+		ipc.OpHold.Name():        handle(ipc.OpHold, (*control).Hold),
+		ipc.OpAdopt.Name():       handle(ipc.OpAdopt, (*control).Adopt),
+		ipc.OpPassphrase.Name():  handle(ipc.OpPassphrase, (*control).Passphrase),
+	}
+}
+
+// control is the daemon's ipc.Control for one connection of the control
+// socket: conn says who asks, and its context ends when they hang up.
+type control struct {
+	d    *Daemon
+	conn ipc.Conn
+}
+
+var _ ipc.Control = (*control)(nil)
+
+// Status implements ipc.Control.
+func (c *control) Status(_ context.Context, in ipc.StatusRequest) (ipc.StatusReply, error) {
+	d := c.d
+	var names []string
+	if in.Profile != "" {
+		if _, err := d.profile(in.Profile); err != nil {
+			return ipc.StatusReply{}, err
+		}
+		names = []string{in.Profile}
+	}
+	return d.statusReply(names...), nil
+}
+
+// Passphrase implements ipc.Control.
+func (c *control) Passphrase(ctx context.Context, in ipc.PassphraseRequest) (ipc.StatusReply, error) {
+	if err := c.d.GivePassphrase(ctx, []byte(in.Passphrase)); err != nil {
+		return ipc.StatusReply{}, err
+	}
+	return c.d.statusReply(), nil
+}
+
+// Unlock implements ipc.Control.
+func (c *control) Unlock(ctx context.Context, in ipc.UnlockRequest) (ipc.ProfileStatus, error) {
+	if in.FromSource && in.Code == "" {
+		return c.d.UnlockFromSource(ctx, in.Profile)
+	}
+	return c.d.Unlock(ctx, in.Profile, in.Code)
+}
+
+// Lock implements ipc.Control.
+func (c *control) Lock(ctx context.Context, in ipc.LockRequest) (ipc.LockReply, error) {
+	var names []string
+	var err error
+	if in.All {
+		names, err = c.d.LockAll(ctx)
+	} else {
+		names, err = c.d.Lock(ctx, in.Profile)
+	}
+	return ipc.LockReply{Locked: names}, err
+}
+
+// Env implements ipc.Control.
+func (c *control) Env(_ context.Context, in ipc.EnvRequest) (ipc.EnvReply, error) {
+	return c.d.issueClientToken(c.conn, TokenEnv, in)
+}
+
+// Exec implements ipc.Control.
+func (c *control) Exec(_ context.Context, in ipc.EnvRequest) (ipc.EnvReply, error) {
+	// A command started on a locked profile would only meet errors: say so
+	// before it starts.
+	if err := c.d.checkUnlocked(in.Profile); err != nil {
+		return ipc.EnvReply{}, err
+	}
+	return c.d.issueClientToken(c.conn, TokenExec, in)
+}
+
+// Credentials implements ipc.Control.
+func (c *control) Credentials(ctx context.Context, in ipc.CredentialsRequest) (ipc.CredentialsReply, error) {
+	cr, err := c.d.Credentials(ctx, in.Profile)
+	if err != nil {
+		return ipc.CredentialsReply{}, err
+	}
+	c.d.audit.Record(audit.Entry{Event: audit.Fetch, Via: audit.ViaCredentialProcess, Profile: in.Profile, Status: 200, PID: c.conn.Peer().PID})
+	return ipc.CredentialsReply{Version: 1, AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey,
+		SessionToken: cr.SessionToken, Expiration: cr.Expiration.UTC()}, nil
+}
+
+// Tokens implements ipc.Control.
+func (c *control) Tokens(context.Context, ipc.TokensRequest) (ipc.TokensReply, error) {
+	var out ipc.TokensReply
+	for _, t := range c.d.tokens.list() {
+		out.Tokens = append(out.Tokens, t.info())
+	}
+	return out, nil
+}
+
+// Revoke implements ipc.Control.
+func (c *control) Revoke(_ context.Context, in ipc.RevokeRequest) (ipc.RevokeReply, error) {
+	t, err := c.d.revokeToken(in.ID)
+	if err != nil {
+		return ipc.RevokeReply{}, err
+	}
+	return ipc.RevokeReply{Revoked: t.info()}, nil
+}
+
+// Hold implements ipc.Control: it answers only when the daemon stops or the
+// client goes away.
+func (c *control) Hold(ctx context.Context, _ ipc.HoldRequest) (ipc.HoldReply, error) {
+	select {
+	case <-ctx.Done():
+	case <-c.d.bg.Done():
+	}
+	return ipc.HoldReply{}, nil
+}
+
+// Adopt implements ipc.Control.
+func (c *control) Adopt(_ context.Context, in ipc.AdoptRequest) (ipc.EnvReply, error) {
+	return c.d.adopt(c.conn, in)
 }
 
 // checkUnlocked returns a locked error when name has no valid MFA session.
@@ -314,4 +350,9 @@ func (d *Daemon) revokeToken(id string) (Token, error) {
 		}
 	}
 	return t, nil
+}
+
+// info describes t without its value.
+func (t Token) info() ipc.TokenInfo {
+	return ipc.TokenInfo{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/internal/clock"
+	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/mfacode"
 	"github.com/c0950fac/mfad/session"
@@ -89,6 +90,8 @@ type Daemon struct {
 	suggested map[string]time.Duration
 	// release returns freed memory to the system after credentials change.
 	release memoryRelease
+	// routes answer the control socket (see controlRoutes).
+	routes map[string]route
 	// bg is cancelled when the daemon stops; background work uses it.
 	bg     context.Context
 	cancel context.CancelFunc
@@ -113,6 +116,7 @@ func New(o Options) (*Daemon, error) {
 		d.guard = mfacode.NewOnceGuard(d.clock.Now, nil)
 	}
 	d.tokens = newTokenRegistry()
+	d.routes = controlRoutes()
 	d.audit = audit.New(o.Audit, d.clock, d.log)
 	d.bad = newBadTokens()
 	d.suggested = map[string]time.Duration{}
@@ -227,8 +231,9 @@ func (d *Daemon) profile(name string) (*profState, error) {
 	return p, nil
 }
 
-// ErrLocked reports that a profile has no valid MFA session.
-var ErrLocked = errors.New("locked")
+// ErrLocked reports that a profile has no valid MFA session. It is the
+// control protocol's CodeLocked: the CLI gets it back through errors.Is.
+const ErrLocked = ipc.CodeLocked
 
 // lockedError says how to unlock a profile.
 func lockedError(p *profState) error {

@@ -37,41 +37,48 @@ func (d *Daemon) NewEndpoint(hostport string) *Endpoint {
 	return &Endpoint{d: d, host: hostport}
 }
 
-// ServeHTTP answers a credentials request. The fast path writes bytes
+// ServeHTTP answers a credentials request. The token is checked first:
+// without a valid one, every request gets the same answer, whatever its
+// method, Host or path, so nothing (not even which profiles exist) is
+// revealed. Every refusal closes the connection. The fast path writes bytes
 // prepared when the credentials last changed.
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h[contentType] = jsonType
 	h["Cache-Control"] = noStore
 	h["X-Content-Type-Options"] = nosniff
+	name, isCreds := strings.CutPrefix(r.URL.Path, CredentialsPath)
+	tok := e.d.tokens.check(headerValue(r.Header, "Authorization"))
+	if tok == nil {
+		reason := ""
+		if !e.addressed(r) || hasBrowserHeaders(r.Header) {
+			reason = "wrong_host_or_browser"
+		}
+		e.d.badToken(w, r, name, reason)
+		return
+	}
 	if r.Method != http.MethodGet {
 		h["Allow"] = []string{"GET"}
-		e.fail(w, r, http.StatusMethodNotAllowed, "MethodNotAllowed", "only GET is served", "", "")
+		e.fail(w, r, http.StatusMethodNotAllowed, "MethodNotAllowed", "only GET is served", "", tok.ID, "method_not_allowed")
 		return
 	}
 	// DNS rebinding and browsers: SDKs address the daemon by the exact
 	// address it listens on and send none of the headers browsers add.
-	if r.Host != e.host {
-		e.fail(w, r, http.StatusForbidden, "Forbidden", "request refused: Host must be "+e.host, "", "")
+	if !e.addressed(r) {
+		e.fail(w, r, http.StatusForbidden, "Forbidden", "request refused: Host must be "+e.host, "", tok.ID, "wrong_host_or_browser")
 		return
 	}
 	if hasBrowserHeaders(r.Header) {
-		e.fail(w, r, http.StatusForbidden, "Forbidden", "request refused: browser requests are not served", "", "")
+		e.fail(w, r, http.StatusForbidden, "Forbidden", "request refused: browser requests are not served", "", tok.ID, "wrong_host_or_browser")
 		return
 	}
-	name, ok := strings.CutPrefix(r.URL.Path, CredentialsPath)
 	p := e.d.profiles[name]
-	if !ok || p == nil {
-		e.fail(w, r, http.StatusNotFound, "NotFound", "no such profile: the endpoint serves "+CredentialsPath+"PROFILE for the profiles in the mfad configuration", "", "")
-		return
-	}
-	tok := e.d.tokens.check(headerValue(r.Header, "Authorization"))
-	if tok == nil {
-		e.d.badToken(w, r, name)
+	if !isCreds || p == nil {
+		e.fail(w, r, http.StatusNotFound, "NotFound", "no such profile: the endpoint serves "+CredentialsPath+"PROFILE for the profiles in the mfad configuration", "", tok.ID, "no_such_profile")
 		return
 	}
 	if tok.Profile != "" && tok.Profile != name {
-		e.fail(w, r, http.StatusForbidden, "AccessDenied", "this token is for profile "+tok.Profile, name, tok.ID)
+		e.fail(w, r, http.StatusForbidden, "AccessDenied", "this token is for profile "+tok.Profile, name, tok.ID, "token_for_another_profile")
 		return
 	}
 	now := e.d.clock.Now().UnixNano()
@@ -87,7 +94,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.Is(err, ErrLocked) {
 				code = "ProfileLocked"
 			}
-			e.fail(w, r, status, code, err.Error(), name, tok.ID)
+			e.fail(w, r, status, code, err.Error(), name, tok.ID, "")
 			return
 		}
 	} else if now >= snap.refreshAt {
@@ -97,7 +104,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// than its buffer (long role session tokens).
 	h["Content-Length"] = snap.contentLength
 	w.Write(snap.body)
-	e.d.fetched(r, name, tok.ID, http.StatusOK)
+	e.d.fetched(r, name, tok.ID, http.StatusOK, "")
 }
 
 // headerValue is h.Get(key) for a key already in canonical form: the first
@@ -107,6 +114,15 @@ func headerValue(h http.Header, key string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// addressed reports whether r names the endpoint exactly as SDKs do: Host
+// is the address it listens on, and the request line is in origin form
+// ("GET /v1/…"). An absolute-form request line ("GET http://HOST/…"), which
+// SDKs never send to a server, would let its authority stand in for Host
+// (net/http drops the Host header then), so it is refused.
+func (e *Endpoint) addressed(r *http.Request) bool {
+	return r.Host == e.host && r.URL.Host == "" && r.URL.Scheme == ""
 }
 
 func hasBrowserHeaders(h http.Header) bool {
@@ -127,11 +143,17 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
-func (e *Endpoint) fail(w http.ResponseWriter, r *http.Request, status int, code, msg, profile, tokenID string) {
+// fail answers a request carrying a valid token that is refused, or that
+// cannot be served, with status and an error body, and records it. A
+// refusal (4xx) closes the connection.
+func (e *Endpoint) fail(w http.ResponseWriter, r *http.Request, status int, code, msg, profile, tokenID, reason string) {
+	if status < 500 {
+		w.Header()["Connection"] = closeConn
+	}
 	b, _ := json.Marshal(errorBody{Code: code, Message: msg})
 	w.WriteHeader(status)
 	w.Write(b)
-	e.d.fetched(r, profile, tokenID, status)
+	e.d.fetched(r, profile, tokenID, status, reason)
 }
 
 // ListenEndpoint opens the credentials endpoint's listener. addr must be

@@ -56,15 +56,16 @@ func newBadTokens() *badTokens {
 }
 
 // badToken refuses a request for profile whose Authorization header holds no
-// valid token: it counts it, records it in the audit log, closes the
-// connection after the answer, and, when the budget has a free slot, answers
-// only after badTokenDelay.
-func (d *Daemon) badToken(w http.ResponseWriter, r *http.Request, profile string) {
+// valid token: it counts it, records it in the audit log (with reason, or
+// else why the token is not valid), closes the connection after the answer,
+// and, when the budget has a free slot, answers only after badTokenDelay.
+// The answer is the same for every such request.
+func (d *Daemon) badToken(w http.ResponseWriter, r *http.Request, profile, reason string) {
 	w.Header()["Connection"] = closeConn
 	d.noteBadToken()
 	// Recorded before the delay, so that the client process is looked up
 	// while it still holds its connection.
-	d.refused(r, profile)
+	d.refused(r, profile, reason)
 	select {
 	case d.bad.slots <- struct{}{}:
 		if d.bad.delay > 0 {

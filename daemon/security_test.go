@@ -108,18 +108,15 @@ func (c selfConn) Peer() ipc.Peer {
 }
 func (c selfConn) Context() context.Context { return c.ctx }
 
-// call makes a control request as the CLI would.
-func (w *secWorld) call(ctx context.Context, op string, in, out any) error {
+// call makes a control request as the CLI would, through the wire format.
+func call[Req, Rep any](ctx context.Context, w *secWorld, op ipc.Op[Req, Rep], in Req, out *Rep) error {
 	w.t.Helper()
 	body, _ := json.Marshal(in)
-	resp := w.d.ServeIPC(selfConn{ctx: ctx}, &ipc.Request{V: ipc.ProtocolVersion, ID: 1, Op: op, Body: body})
+	resp := w.d.ServeIPC(selfConn{ctx: ctx}, &ipc.Request{V: ipc.ProtocolVersion, ID: 1, Op: op.Name(), Body: body})
 	if resp.Error != nil {
 		return resp.Error
 	}
-	if out != nil {
-		return json.Unmarshal(resp.Body, out)
-	}
-	return nil
+	return json.Unmarshal(resp.Body, out)
 }
 
 // get fetches url with token and extra headers.
@@ -216,7 +213,7 @@ func TestRevokedTokenRefusedAtOnce(t *testing.T) {
 	w.run()
 	ctx := context.Background()
 	var env ipc.EnvReply
-	if err := w.call(ctx, ipc.OpEnv, ipc.EnvRequest{Profile: "work", Label: "test"}, &env); err != nil {
+	if err := call(ctx, w, ipc.OpEnv, ipc.EnvRequest{Profile: "work", Label: "test"}, &env); err != nil {
 		t.Fatal(err)
 	}
 	c := &http.Client{}
@@ -232,7 +229,7 @@ func TestRevokedTokenRefusedAtOnce(t *testing.T) {
 		t.Fatalf("token file holds %d bytes, want the token and no newline", len(b))
 	}
 	var rr ipc.RevokeReply
-	if err := w.call(ctx, ipc.OpRevoke, ipc.RevokeRequest{ID: env.TokenID}, &rr); err != nil {
+	if err := call(ctx, w, ipc.OpRevoke, ipc.RevokeRequest{ID: env.TokenID}, &rr); err != nil {
 		t.Fatal(err)
 	}
 	// The very next request, on the same kept-alive connection, is refused.
@@ -285,14 +282,14 @@ func TestAuditNamesEveryClient(t *testing.T) {
 		}
 	}
 	var cp ipc.CredentialsReply
-	if err := w.call(ctx, ipc.OpCredentials, ipc.CredentialsRequest{Profile: "work"}, &cp); err != nil {
+	if err := call(ctx, w, ipc.OpCredentials, ipc.CredentialsRequest{Profile: "work"}, &cp); err != nil {
 		t.Fatal(err)
 	}
 	var env ipc.EnvReply
-	if err := w.call(ctx, ipc.OpEnv, ipc.EnvRequest{Profile: "work", Label: "mfad env (pid 1)"}, &env); err != nil {
+	if err := call(ctx, w, ipc.OpEnv, ipc.EnvRequest{Profile: "work", Label: "mfad env (pid 1)"}, &env); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.call(ctx, ipc.OpRevoke, ipc.RevokeRequest{ID: env.TokenID}, nil); err != nil {
+	if err := call(ctx, w, ipc.OpRevoke, ipc.RevokeRequest{ID: env.TokenID}, new(ipc.RevokeReply)); err != nil {
 		t.Fatal(err)
 	}
 	resp, _ := get(t, c, "GET", w.base+CredentialsPath+"work", "", env.Token, nil)
@@ -390,7 +387,7 @@ func TestBadTokenFloodDoesNotDelayGoodClients(t *testing.T) {
 	w.run()
 	url := w.base + CredentialsPath + "admin"
 	var env ipc.EnvReply
-	if err := w.call(context.Background(), ipc.OpEnv, ipc.EnvRequest{Profile: "admin"}, &env); err != nil {
+	if err := call(context.Background(), w, ipc.OpEnv, ipc.EnvRequest{Profile: "admin"}, &env); err != nil {
 		t.Fatal(err)
 	}
 	bad := []string{
@@ -540,7 +537,7 @@ func TestBadTokenWarnings(t *testing.T) {
 	h := w.d.NewEndpoint("127.0.0.1:9")
 	secret := "mfad.0123456789abcdef." + strings.Repeat("s", tokenSecretLen)
 	refuse := func() {
-		r := httptest.NewRequest("GET", "http://127.0.0.1:9"+CredentialsPath+"work", nil)
+		r := originRequest("127.0.0.1:9", CredentialsPath+"work")
 		r.Header.Set("Authorization", secret)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
@@ -593,20 +590,20 @@ func TestBadTokenBudget(t *testing.T) {
 		held.Add(1)
 		go func() {
 			defer held.Done()
-			r := httptest.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:9"+CredentialsPath+"work", nil)
+			r := originRequest("127.0.0.1:9", CredentialsPath+"work").WithContext(ctx)
 			h.ServeHTTP(httptest.NewRecorder(), r)
 		}()
 	}
 	testenv.WaitFor(t, "the budget to fill", func() bool { return len(w.d.bad.slots) == badTokenSlots })
 	// Beyond the budget, refusals are answered at once...
-	r := httptest.NewRequest("GET", "http://127.0.0.1:9"+CredentialsPath+"work", nil)
+	r := originRequest("127.0.0.1:9", CredentialsPath+"work")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
 	if rec.Code != 403 {
 		t.Fatalf("over budget: %d", rec.Code)
 	}
 	// ...and a good token never waits on the budget.
-	r = httptest.NewRequest("GET", "http://127.0.0.1:9"+CredentialsPath+"work", nil)
+	r = originRequest("127.0.0.1:9", CredentialsPath+"work")
 	tok, err := w.d.tokens.issue(TokenEnv, "work", "", w.e.Clock.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -721,7 +718,7 @@ func TestRefusalsSummarised(t *testing.T) {
 	h := w.d.NewEndpoint("127.0.0.1:9")
 	do := func(n int, host string) {
 		for i := 0; i < n; i++ {
-			r := httptest.NewRequest("GET", "http://"+host+CredentialsPath+"work", nil)
+			r := originRequest(host, CredentialsPath+"work")
 			h.ServeHTTP(httptest.NewRecorder(), r)
 		}
 	}

@@ -71,14 +71,15 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 	return &Client{nc: nc, path: path, sem: make(chan struct{}, 1)}, nil
 }
 
-// Call sends op with in (JSON-encoded; nil for no arguments) and decodes
-// the daemon's result into out (ignored when nil).
+// invoke sends op with in (JSON-encoded; nil for no arguments) and
+// decodes the daemon's result into out (ignored when nil). The Control
+// methods of Client call it.
 //
-// An error reported by the daemon is returned as an *Error (use errors.As
-// to inspect its Code). If ctx ends before the answer arrives, the
-// connection is closed, since its state is then unknown, and ctx.Err() is
-// returned; every later call fails, and the caller should Dial again.
-func (c *Client) Call(ctx context.Context, op string, in any, out any) error {
+// An error reported by the daemon is returned as an *Error (errors.Is
+// matches its Code). If ctx ends before the answer arrives, the connection
+// is closed, since its state is then unknown, and ctx.Err() is returned;
+// every later call fails, and the caller should Dial again.
+func (c *Client) invoke(ctx context.Context, op string, in any, out any) error {
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():

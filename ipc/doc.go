@@ -6,6 +6,11 @@
 // connection is checked against the peer credentials the operating system
 // reports, independently of the socket file's permissions.
 //
+// The operations are the methods of Control, declared with their request and
+// reply types and their wire names (Op) in ops.go; Client implements Control
+// over the socket, and the daemon serves it. Errors carry a Code that
+// errors.Is matches.
+//
 // # Wire protocol
 //
 // Every message, in either direction, is one frame: a 4-byte big-endian

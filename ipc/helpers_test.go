@@ -213,7 +213,7 @@ func expectClosed(t *testing.T, nc net.Conn) {
 	}
 }
 
-func wantCode(t *testing.T, err error, code string) *Error {
+func wantCode(t *testing.T, err error, code Code) *Error {
 	t.Helper()
 	var e *Error
 	if !errors.As(err, &e) {

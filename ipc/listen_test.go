@@ -60,7 +60,7 @@ func TestListenOverStaleSocket(t *testing.T) {
 		t.Fatalf("Listen over a stale socket: %v", err)
 	}
 	ts := serveOn(t, &Server{}, ln, path)
-	if err := dial(t, ts.path).Call(t.Context(), "echo", 1, nil); err != nil {
+	if err := dial(t, ts.path).invoke(t.Context(), "echo", 1, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -80,7 +80,7 @@ func TestListenOverLiveDaemon(t *testing.T) {
 	}
 	// The first listener is untouched.
 	ts := serveOn(t, &Server{}, ln, path)
-	if err := dial(t, path).Call(t.Context(), "echo", 1, nil); err != nil {
+	if err := dial(t, path).invoke(t.Context(), "echo", 1, nil); err != nil {
 		t.Fatalf("first daemon broken by the second Listen: %v", err)
 	}
 	// Once it is gone, a new daemon may listen.
@@ -206,10 +206,10 @@ func TestClientChecksResponses(t *testing.T) {
 			return &Response{V: ProtocolVersion, ID: req.ID + 1}
 		})
 		c := dial(t, path)
-		if err := c.Call(t.Context(), "x", nil, nil); err == nil || !strings.Contains(err.Error(), "restart the daemon") {
+		if err := c.invoke(t.Context(), "x", nil, nil); err == nil || !strings.Contains(err.Error(), "restart the daemon") {
 			t.Fatalf("Call = %v, want a mismatched-id error", err)
 		}
-		if err := c.Call(t.Context(), "x", nil, nil); err == nil {
+		if err := c.invoke(t.Context(), "x", nil, nil); err == nil {
 			t.Fatal("client usable after a mismatched response")
 		}
 	})
@@ -217,7 +217,7 @@ func TestClientChecksResponses(t *testing.T) {
 		path := fakeDaemon(t, func(req *Request) *Response {
 			return &Response{V: ProtocolVersion + 1, ID: req.ID, Body: json.RawMessage(`1`)}
 		})
-		err := dial(t, path).Call(t.Context(), "x", nil, nil)
+		err := dial(t, path).invoke(t.Context(), "x", nil, nil)
 		if err == nil || !strings.Contains(err.Error(), "`mfad daemon`") {
 			t.Fatalf("Call = %v, want a version error", err)
 		}
@@ -227,7 +227,7 @@ func TestClientChecksResponses(t *testing.T) {
 			return &Response{V: ProtocolVersion, ID: req.ID, Body: json.RawMessage(`"text"`)}
 		})
 		var n int
-		if err := dial(t, path).Call(t.Context(), "x", nil, &n); err == nil {
+		if err := dial(t, path).invoke(t.Context(), "x", nil, &n); err == nil {
 			t.Fatal("Call decoding a string into an int succeeded")
 		}
 	})
@@ -239,7 +239,7 @@ func TestClientChecksResponses(t *testing.T) {
 		})
 		c := dial(t, path)
 		for range 3 {
-			if err := c.Call(t.Context(), "x", nil, nil); err != nil {
+			if err := c.invoke(t.Context(), "x", nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

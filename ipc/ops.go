@@ -1,39 +1,82 @@
 package ipc
 
-import "time"
-
-// Operations of the control protocol. Each names its request and reply
-// bodies below.
-const (
-	// OpStatus: StatusRequest → StatusReply.
-	OpStatus = "status"
-	// OpUnlock: UnlockRequest → ProfileStatus.
-	OpUnlock = "unlock"
-	// OpLock: LockRequest → LockReply.
-	OpLock = "lock"
-	// OpEnv: EnvRequest → EnvReply (a token that lives until revoked).
-	OpEnv = "env"
-	// OpExec: EnvRequest → EnvReply (a token revoked when the connection
-	// closes); an error with code "locked" when the profile is locked.
-	OpExec = "exec"
-	// OpCredentials: CredentialsRequest → CredentialsReply.
-	OpCredentials = "credentials"
-	// OpTokens: TokensRequest → TokensReply.
-	OpTokens = "tokens"
-	// OpRevoke: RevokeRequest → RevokeReply.
-	OpRevoke = "revoke"
-	// OpHold: no body → no body. The daemon answers only when it stops; an
-	// `mfad exec` holds a call open to learn at once that its daemon went
-	// away, then reconnects and adopts its token again (OpAdopt).
-	OpHold = "hold"
-	// OpAdopt: AdoptRequest → EnvReply. Binds an exec token restored after
-	// a daemon restart to the calling connection again.
-	OpAdopt = "adopt"
-	// OpPassphrase: PassphraseRequest → StatusReply. Opens the encrypted
-	// keystore file of a daemon that started without its passphrase
-	// (StatusReply.KeystoreLocked).
-	OpPassphrase = "passphrase"
+import (
+	"context"
+	"time"
 )
+
+// Op names a control operation on the wire and binds it, at compile time,
+// to its request type Req and reply type Rep: a Client method can only send
+// an Op's Req and decode its Rep, and the daemon's route for an Op can only
+// be a handler taking Req and returning Rep.
+type Op[Req, Rep any] string
+
+// Name returns the operation's name on the wire.
+func (o Op[Req, Rep]) Name() string { return string(o) }
+
+// Control is the mfad daemon's control API: one method per operation. The
+// daemon serves it on the control socket, one implementation per
+// connection; Client implements it over that socket.
+//
+// To add an operation: declare its Op, its request and reply types and its
+// method here; write the method of the daemon's implementation and its line
+// in the daemon's route table (daemon/control.go); write the Client method
+// (ipc/control_client.go). The compiler checks that both sides implement
+// Control and that each route's handler fits its Op.
+//
+// Errors: a method returns an error that errors.Is matches against the
+// Code constants (CodeLocked, …); Message says what to do.
+type Control interface {
+	// Status reports the daemon's state, or one profile's.
+	Status(ctx context.Context, in StatusRequest) (StatusReply, error)
+	// Unlock starts a profile's MFA session with a code.
+	Unlock(ctx context.Context, in UnlockRequest) (ProfileStatus, error)
+	// Lock drops sessions, of one profile or all.
+	Lock(ctx context.Context, in LockRequest) (LockReply, error)
+	// Env issues a token for a profile that lives until revoked.
+	Env(ctx context.Context, in EnvRequest) (EnvReply, error)
+	// Exec issues a token for a profile that is revoked when the
+	// connection closes; it fails with CodeLocked when the profile is
+	// locked.
+	Exec(ctx context.Context, in EnvRequest) (EnvReply, error)
+	// Credentials returns a profile's credentials (credential_process).
+	Credentials(ctx context.Context, in CredentialsRequest) (CredentialsReply, error)
+	// Tokens lists endpoint tokens, without their values.
+	Tokens(ctx context.Context, in TokensRequest) (TokensReply, error)
+	// Revoke revokes a token by id.
+	Revoke(ctx context.Context, in RevokeRequest) (RevokeReply, error)
+	// Hold returns only when the daemon stops (or ctx ends): an `mfad
+	// exec` holds a call open to learn at once that its daemon went away,
+	// then reconnects and adopts its token again (Adopt).
+	Hold(ctx context.Context, in HoldRequest) (HoldReply, error)
+	// Adopt binds an exec token restored after a daemon restart to the
+	// calling connection again.
+	Adopt(ctx context.Context, in AdoptRequest) (EnvReply, error)
+	// Passphrase opens the encrypted keystore file of a daemon that
+	// started without its passphrase (StatusReply.KeystoreLocked).
+	Passphrase(ctx context.Context, in PassphraseRequest) (StatusReply, error)
+}
+
+// The operations of Control on the wire.
+const (
+	OpStatus      Op[StatusRequest, StatusReply]           = "status"
+	OpUnlock      Op[UnlockRequest, ProfileStatus]         = "unlock"
+	OpLock        Op[LockRequest, LockReply]               = "lock"
+	OpEnv         Op[EnvRequest, EnvReply]                 = "env"
+	OpExec        Op[EnvRequest, EnvReply]                 = "exec"
+	OpCredentials Op[CredentialsRequest, CredentialsReply] = "credentials"
+	OpTokens      Op[TokensRequest, TokensReply]           = "tokens"
+	OpRevoke      Op[RevokeRequest, RevokeReply]           = "revoke"
+	OpHold        Op[HoldRequest, HoldReply]               = "hold"
+	OpAdopt       Op[AdoptRequest, EnvReply]               = "adopt"
+	OpPassphrase  Op[PassphraseRequest, StatusReply]       = "passphrase"
+)
+
+// HoldRequest has no fields.
+type HoldRequest struct{}
+
+// HoldReply has no fields.
+type HoldReply struct{}
 
 // PassphraseRequest carries the keystore file's passphrase.
 type PassphraseRequest struct {

@@ -34,7 +34,7 @@ func TestHelperProcess(t *testing.T) {
 		return
 	}
 	defer c.Close()
-	err = c.Call(ctx, "echo", payload{Code: "246810"}, nil)
+	err = c.invoke(ctx, "echo", payload{Code: "246810"}, nil)
 	var e *Error
 	switch {
 	case errors.As(err, &e):

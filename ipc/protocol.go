@@ -26,25 +26,6 @@ const frameHeaderSize = 4
 // stalling does not make the reader hold MaxMessageSize bytes for it.
 const readChunk = 64 << 10
 
-// Error codes sent by the transport itself. Handlers may use their own codes
-// in addition to these.
-const (
-	// CodeVersion: the request was written for another ProtocolVersion.
-	CodeVersion = "version"
-	// CodeForbidden: the connecting process does not run as the daemon's user.
-	CodeForbidden = "forbidden"
-	// CodeBusy: the daemon already serves Server.MaxConns connections.
-	CodeBusy = "busy"
-	// CodeInternal: the daemon failed while handling the request.
-	CodeInternal = "internal"
-	// CodeMalformed: the frame was not a valid request.
-	CodeMalformed = "malformed"
-	// CodeTooLarge: the frame announced more than MaxMessageSize bytes.
-	CodeTooLarge = "too_large"
-	// CodeTimeout: the client stopped sending in the middle of a frame.
-	CodeTimeout = "timeout"
-)
-
 // Request is one call from the CLI to the daemon.
 type Request struct {
 	// V is the ProtocolVersion the request was written for.
@@ -69,17 +50,6 @@ type Response struct {
 	// Body holds the operation's JSON result, if any.
 	Body json.RawMessage `json:"body,omitempty"`
 }
-
-// Error is a failure reported by the daemon. Code is a short machine-readable
-// word (see the Code constants); Message is meant for the person at the CLI
-// and says what to do about it.
-type Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// Error returns the human-readable message.
-func (e *Error) Error() string { return e.Message }
 
 // DecodeRequest reads one frame from r and decodes it as a Request.
 //

@@ -246,7 +246,7 @@ func (st *serveState) serveConn(ctx context.Context, nc net.Conn) {
 }
 
 // reject writes a connection-level error to a peer that will not be served.
-func (st *serveState) reject(nc net.Conn, code, msg string) {
+func (st *serveState) reject(nc net.Conn, code Code, msg string) {
 	nc.SetWriteDeadline(time.Now().Add(rejectTimeout))
 	resp := &Response{V: ProtocolVersion, ID: 0, Error: &Error{Code: code, Message: msg}}
 	if err := EncodeResponse(nc, resp); err != nil {
@@ -372,7 +372,7 @@ func (st *serveState) handle(c *conn, req *Request) (resp *Response, fatal bool)
 	return &r, false
 }
 
-func errorResponse(id uint64, code, msg string) *Response {
+func errorResponse(id uint64, code Code, msg string) *Response {
 	return &Response{V: ProtocolVersion, ID: id, Error: &Error{Code: code, Message: msg}}
 }
 

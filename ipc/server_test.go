@@ -25,7 +25,7 @@ func TestRoundTrip(t *testing.T) {
 
 	in := payload{Name: "prod", Code: "493817", N: 7}
 	var out payload
-	if err := c.Call(t.Context(), "echo", in, &out); err != nil {
+	if err := c.invoke(t.Context(), "echo", in, &out); err != nil {
 		t.Fatalf("Call: %v", err)
 	}
 	if out != in {
@@ -33,7 +33,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	var p Peer
-	if err := c.Call(t.Context(), "peer", nil, &p); err != nil {
+	if err := c.invoke(t.Context(), "peer", nil, &p); err != nil {
 		t.Fatalf("Call peer: %v", err)
 	}
 	if p.UID != os.Getuid() || p.GID != os.Getgid() || p.PID != os.Getpid() {
@@ -41,15 +41,18 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	// A handler's error comes back as *Error and leaves the connection usable.
-	err := c.Call(t.Context(), "fail", nil, nil)
+	err := c.invoke(t.Context(), "fail", nil, nil)
 	if e := wantCode(t, err, "nope"); e.Message != "it failed" {
 		t.Errorf("message = %q", e.Message)
 	}
-	if err := c.Call(t.Context(), "echo", in, nil); err != nil {
+	if !errors.Is(err, Code("nope")) || errors.Is(err, CodeLocked) {
+		t.Errorf("errors.Is does not match the code of %v", err)
+	}
+	if err := c.invoke(t.Context(), "echo", in, nil); err != nil {
 		t.Fatalf("Call after handler error: %v", err)
 	}
 	// A nil response is an empty success.
-	if err := c.Call(t.Context(), "sleep", 0, &out); err != nil {
+	if err := c.invoke(t.Context(), "sleep", 0, &out); err != nil {
 		t.Fatalf("Call with nil response: %v", err)
 	}
 
@@ -63,7 +66,7 @@ func TestManySequentialCallsOnOneConn(t *testing.T) {
 	c := dial(t, ts.path)
 	for i := range 500 {
 		var out int
-		if err := c.Call(t.Context(), "echo", i, &out); err != nil {
+		if err := c.invoke(t.Context(), "echo", i, &out); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 		if out != i {
@@ -104,7 +107,7 @@ func TestConcurrentClients(t *testing.T) {
 			for i := range 25 {
 				in := fmt.Sprintf("client %d call %d", g, i)
 				var out string
-				if err := c.Call(t.Context(), "echo", in, &out); err != nil {
+				if err := c.invoke(t.Context(), "echo", in, &out); err != nil {
 					errs <- err
 					return
 				}
@@ -121,7 +124,7 @@ func TestConcurrentClients(t *testing.T) {
 		wg.Go(func() {
 			for i := range 25 {
 				var out int
-				if err := shared.Call(t.Context(), "echo", g*1000+i, &out); err != nil {
+				if err := shared.invoke(t.Context(), "echo", g*1000+i, &out); err != nil {
 					errs <- err
 					return
 				}
@@ -176,15 +179,15 @@ func TestOversizedFrameRejected(t *testing.T) {
 	// The client refuses to send one, and stays usable.
 	c := dial(t, ts.path)
 	big := strings.Repeat("x", MaxMessageSize)
-	if err := c.Call(t.Context(), "echo", big, nil); err == nil || !strings.Contains(err.Error(), "exceeds") {
+	if err := c.invoke(t.Context(), "echo", big, nil); err == nil || !strings.Contains(err.Error(), "exceeds") {
 		t.Fatalf("Call with oversized request = %v, want a size error", err)
 	}
-	if err := c.Call(t.Context(), "echo", 1, nil); err != nil {
+	if err := c.invoke(t.Context(), "echo", 1, nil); err != nil {
 		t.Fatalf("Call after refused oversized request: %v", err)
 	}
 	// An oversized response becomes an internal error.
-	wantCode(t, c.Call(t.Context(), "huge", nil, nil), CodeInternal)
-	if err := c.Call(t.Context(), "echo", 1, nil); err != nil {
+	wantCode(t, c.invoke(t.Context(), "huge", nil, nil), CodeInternal)
+	if err := c.invoke(t.Context(), "echo", 1, nil); err != nil {
 		t.Fatalf("Call after oversized response: %v", err)
 	}
 }
@@ -222,7 +225,7 @@ func TestMalformedFrames(t *testing.T) {
 func TestConnContextCancelledOnClientClose(t *testing.T) {
 	ts := startServer(t, &Server{})
 	c := dial(t, ts.path)
-	if err := c.Call(t.Context(), "hold", nil, nil); err != nil {
+	if err := c.invoke(t.Context(), "hold", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	conn := <-ts.h.conns
@@ -244,7 +247,7 @@ func TestBlockedHandlerSeesClientCancel(t *testing.T) {
 	c := dial(t, ts.path)
 	ctx, cancel := context.WithCancel(t.Context())
 	callErr := make(chan error, 1)
-	go func() { callErr <- c.Call(ctx, "block", nil, nil) }()
+	go func() { callErr <- c.invoke(ctx, "block", nil, nil) }()
 	select {
 	case <-ts.h.started:
 	case <-time.After(waitLimit):
@@ -265,7 +268,7 @@ func TestBlockedHandlerSeesClientCancel(t *testing.T) {
 		t.Fatal("handler did not see the client go away")
 	}
 	// The client is unusable afterwards.
-	if err := c.Call(t.Context(), "echo", 1, nil); err == nil {
+	if err := c.invoke(t.Context(), "echo", 1, nil); err == nil {
 		t.Fatal("Call on a client whose call was cancelled succeeded")
 	}
 }
@@ -274,7 +277,7 @@ func TestServerStopCancelsConnections(t *testing.T) {
 	ts := startServer(t, &Server{})
 	c := dial(t, ts.path)
 	callErr := make(chan error, 1)
-	go func() { callErr <- c.Call(t.Context(), "block", nil, nil) }()
+	go func() { callErr <- c.invoke(t.Context(), "block", nil, nil) }()
 	<-ts.h.started
 	ts.stop(t)
 	select {
@@ -298,7 +301,7 @@ func TestServerStopCancelsConnections(t *testing.T) {
 func TestHandlerPanicRecovered(t *testing.T) {
 	ts := startServer(t, &Server{})
 	c := dial(t, ts.path)
-	wantCode(t, c.Call(t.Context(), "panic", map[string]string{"code": "112233"}, nil), CodeInternal)
+	wantCode(t, c.invoke(t.Context(), "panic", map[string]string{"code": "112233"}, nil), CodeInternal)
 	logs := ts.logs.String()
 	if !strings.Contains(logs, "panicked") || !strings.Contains(logs, "handler exploded") {
 		t.Errorf("panic not logged:\n%s", logs)
@@ -307,11 +310,11 @@ func TestHandlerPanicRecovered(t *testing.T) {
 		t.Errorf("the daemon logged a request payload:\n%s", logs)
 	}
 	// That connection is closed; the server goes on.
-	if err := c.Call(t.Context(), "echo", 1, nil); err == nil {
+	if err := c.invoke(t.Context(), "echo", 1, nil); err == nil {
 		t.Error("Call on the connection of a panicked handler succeeded")
 	}
 	c2 := dial(t, ts.path)
-	if err := c2.Call(t.Context(), "echo", 1, nil); err != nil {
+	if err := c2.invoke(t.Context(), "echo", 1, nil); err != nil {
 		t.Fatalf("server unusable after a handler panic: %v", err)
 	}
 }
@@ -320,16 +323,16 @@ func TestMaxConns(t *testing.T) {
 	ts := startServer(t, &Server{MaxConns: 2})
 	a, b := dial(t, ts.path), dial(t, ts.path)
 	for _, c := range []*Client{a, b} {
-		if err := c.Call(t.Context(), "echo", 1, nil); err != nil {
+		if err := c.invoke(t.Context(), "echo", 1, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	over := dial(t, ts.path)
-	e := wantCode(t, over.Call(t.Context(), "echo", 1, nil), CodeBusy)
+	e := wantCode(t, over.invoke(t.Context(), "echo", 1, nil), CodeBusy)
 	if !strings.Contains(e.Message, "2 connections") {
 		t.Errorf("busy message = %q", e.Message)
 	}
-	if err := over.Call(t.Context(), "echo", 1, nil); err == nil {
+	if err := over.invoke(t.Context(), "echo", 1, nil); err == nil {
 		t.Error("a refused client could call again")
 	}
 
@@ -341,7 +344,7 @@ func TestMaxConns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = c.Call(t.Context(), "echo", 1, nil)
+		err = c.invoke(t.Context(), "echo", 1, nil)
 		c.Close()
 		if err == nil {
 			break
@@ -376,7 +379,7 @@ func TestMidFrameStallDisconnected(t *testing.T) {
 func TestIdleConnectionStaysOpen(t *testing.T) {
 	ts := startServer(t, &Server{FrameTimeout: 50 * time.Millisecond})
 	c := dial(t, ts.path)
-	if err := c.Call(t.Context(), "hold", nil, nil); err != nil {
+	if err := c.invoke(t.Context(), "hold", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	conn := <-ts.h.conns
@@ -386,7 +389,7 @@ func TestIdleConnectionStaysOpen(t *testing.T) {
 		t.Fatalf("idle connection closed: %v", context.Cause(conn.Context()))
 	case <-time.After(300 * time.Millisecond):
 	}
-	if err := c.Call(t.Context(), "echo", 1, nil); err != nil {
+	if err := c.invoke(t.Context(), "echo", 1, nil); err != nil {
 		t.Fatalf("Call after idling: %v", err)
 	}
 }
@@ -397,10 +400,10 @@ func TestIdleTimeout(t *testing.T) {
 	c := dial(t, ts.path)
 
 	// A request that takes longer than the idle timeout is not idleness.
-	if err := c.Call(t.Context(), "sleep", 3*idle, nil); err != nil {
+	if err := c.invoke(t.Context(), "sleep", 3*idle, nil); err != nil {
 		t.Fatalf("long call under IdleTimeout: %v", err)
 	}
-	if err := c.Call(t.Context(), "hold", nil, nil); err != nil {
+	if err := c.invoke(t.Context(), "hold", nil, nil); err != nil {
 		t.Fatalf("call right after a long one: %v", err)
 	}
 	conn := <-ts.h.conns
@@ -409,7 +412,7 @@ func TestIdleTimeout(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("idle connection not closed after IdleTimeout")
 	}
-	if err := c.Call(t.Context(), "echo", 1, nil); err == nil {
+	if err := c.invoke(t.Context(), "echo", 1, nil); err == nil {
 		t.Fatal("Call on a connection closed for idleness succeeded")
 	}
 }
@@ -421,7 +424,7 @@ func TestForbiddenPeer(t *testing.T) {
 	calls := make(chan string, 1)
 	ts.h.calls = calls
 	c := dial(t, ts.path)
-	e := wantCode(t, c.Call(t.Context(), "echo", payload{Code: "777111"}, nil), CodeForbidden)
+	e := wantCode(t, c.invoke(t.Context(), "echo", payload{Code: "777111"}, nil), CodeForbidden)
 	if !strings.Contains(e.Message, "mfad daemon") {
 		t.Errorf("forbidden message = %q", e.Message)
 	}
@@ -472,7 +475,7 @@ func TestServeListenerFailureStopsConnections(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- (&Server{Handler: h}).Serve(t.Context(), ln) }()
 	c := dial(t, path)
-	if err := c.Call(t.Context(), "hold", nil, nil); err != nil {
+	if err := c.invoke(t.Context(), "hold", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	conn := <-h.conns

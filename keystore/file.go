@@ -74,16 +74,31 @@ func DefaultKDFParams() KDFParams {
 	return KDFParams{Time: 3, MemoryKiB: 64 << 10, Threads: uint8(min(4, max(1, runtime.NumCPU())))}
 }
 
+// Bounds on the key derivation parameters of a keystore file. They are read
+// from the file before it can be authenticated, so they must not let a
+// damaged or planted header make mfad spend more than a few seconds or a
+// few hundred MiB: at most 4 times the default passes and memory.
+const (
+	// MaxKDFTime is the most argon2id passes a file may ask for.
+	MaxKDFTime = 12
+	// MaxKDFMemoryKiB is the most argon2id memory a file may ask for
+	// (256 MiB).
+	MaxKDFMemoryKiB = 256 << 10
+	// MaxKDFThreads is the highest argon2id parallelism a file may ask for.
+	MaxKDFThreads = 16
+)
+
 // validate rejects parameters outside what mfad writes or will spend on
-// reading a file: a damaged header must not make it allocate gigabytes.
+// reading a file: 1 to MaxKDFTime passes, 1 to MaxKDFThreads threads, and
+// from 8 KiB per thread (argon2's minimum) to MaxKDFMemoryKiB.
 func (p KDFParams) validate() error {
 	switch {
-	case p.Time < 1 || p.Time > 64:
-		return fmt.Errorf("argon2id passes %d out of range 1..64", p.Time)
-	case p.Threads < 1 || p.Threads > 64:
-		return fmt.Errorf("argon2id parallelism %d out of range 1..64", p.Threads)
-	case p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > 4<<20:
-		return fmt.Errorf("argon2id memory %d KiB out of range %d KiB..4 GiB", p.MemoryKiB, 8*uint32(p.Threads))
+	case p.Time < 1 || p.Time > MaxKDFTime:
+		return fmt.Errorf("argon2id passes %d out of range 1..%d", p.Time, MaxKDFTime)
+	case p.Threads < 1 || p.Threads > MaxKDFThreads:
+		return fmt.Errorf("argon2id parallelism %d out of range 1..%d", p.Threads, MaxKDFThreads)
+	case p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > MaxKDFMemoryKiB:
+		return fmt.Errorf("argon2id memory %d KiB out of range %d KiB..%d MiB", p.MemoryKiB, 8*uint32(p.Threads), MaxKDFMemoryKiB>>10)
 	}
 	return nil
 }

@@ -273,6 +273,13 @@ func TestFileDamaged(t *testing.T) {
 	}
 	badParams := bytes.Clone(good)
 	binary.BigEndian.PutUint32(badParams[14:], 0xffffffff) // 4 TiB of memory
+	// Just past each bound: each would cost far more than mfad ever writes.
+	bigMemory := bytes.Clone(good)
+	binary.BigEndian.PutUint32(bigMemory[14:], MaxKDFMemoryKiB+1)
+	manyPasses := bytes.Clone(good)
+	binary.BigEndian.PutUint32(manyPasses[10:], MaxKDFTime+1)
+	manyThreads := bytes.Clone(good)
+	manyThreads[18] = MaxKDFThreads + 1
 	newer := bytes.Clone(good)
 	newer[8] = 9
 
@@ -290,6 +297,9 @@ func TestFileDamaged(t *testing.T) {
 		{"trailing data", append(bytes.Clone(good), "junk"...), ErrCorruptFile, "unexpected data"},
 		{"not a keystore", []byte("[default]\naws_access_key_id = x\n"), ErrCorruptFile, "not an mfad keystore file"},
 		{"absurd kdf params", badParams, ErrCorruptFile, "out of range"},
+		{"kdf memory over 256 MiB", bigMemory, ErrCorruptFile, "argon2id memory 262145 KiB out of range"},
+		{"kdf passes over 12", manyPasses, ErrCorruptFile, "argon2id passes 13 out of range 1..12"},
+		{"kdf threads over 16", manyThreads, ErrCorruptFile, "argon2id parallelism 17 out of range 1..16"},
 		{"newer version", newer, errUnknownVersion, "use a newer mfad"},
 		{"ciphertext changed", flip(len(good) - 20), ErrWrongPassphrase, "wrong passphrase, or the file was changed"},
 		{"salt changed", flip(20), ErrWrongPassphrase, "wrong passphrase"},

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/c0950fac/mfad/internal/childenv"
 )
 
 // notifyTimeout bounds a notification program.
@@ -33,6 +35,7 @@ type CommandRunner func(ctx context.Context, path string, args []string) ([]byte
 // (no shell) and kills it when ctx is done.
 func RunCommand(ctx context.Context, path string, args []string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = childenv.Environ()
 	stdout := &limitedBuffer{max: maxStdout}
 	stderr := &limitedBuffer{max: maxStderr}
 	cmd.Stdin = nil

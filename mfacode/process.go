@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/c0950fac/mfad/internal/childenv"
 )
 
 const (
@@ -27,7 +29,8 @@ const (
 // ProcessOptions tunes a Process source.
 type ProcessOptions struct {
 	// Environ returns the environment the command starts from (default
-	// os.Environ). MFAD_PROFILE, MFAD_MFA_SERIAL and MFAD_REASON are added.
+	// os.Environ). mfad's secrets (MFAD_FILE_PASSPHRASE) are removed from
+	// it; MFAD_PROFILE, MFAD_MFA_SERIAL and MFAD_REASON are added.
 	Environ func() []string
 	// Logger receives debug messages (default: discarded).
 	Logger *slog.Logger
@@ -91,7 +94,7 @@ func (p *Process) Code(ctx context.Context, req Request) (string, error) {
 	defer cancel()
 
 	cmd := shellCommand(tctx, p.command)
-	cmd.Env = withEnv(p.environ(), map[string]string{
+	cmd.Env = withEnv(childenv.Scrub(p.environ()), map[string]string{
 		"MFAD_PROFILE":    req.Profile,
 		"MFAD_MFA_SERIAL": req.MFASerial,
 		"MFAD_REASON":     req.Reason,

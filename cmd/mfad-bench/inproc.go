@@ -166,8 +166,8 @@ func (w *inproc) startDaemon(ctx context.Context, name, dir string) (target, err
 		return target{}, err
 	}
 	defer c.Close()
-	var r ipc.EnvReply
-	if err := c.Call(ctx, ipc.OpEnv, ipc.EnvRequest{Profile: "work", Label: "mfad-bench"}, &r); err != nil {
+	r, err := c.Env(ctx, ipc.EnvRequest{Profile: "work", Label: "mfad-bench"})
+	if err != nil {
 		return target{}, err
 	}
 	u, err := url.Parse(r.URL)

@@ -53,8 +53,8 @@ The daemon must be running and the profile unlocked; mfad never waits for a code
 			if err != nil {
 				return err
 			}
-			var r ipc.CredentialsReply
-			if err := app.call(ctx, ipc.OpCredentials, ipc.CredentialsRequest{Profile: name}, &r); err != nil {
+			r, err := ask(ctx, app, (*ipc.Client).Credentials, ipc.CredentialsRequest{Profile: name})
+			if err != nil {
 				return err
 			}
 			if err := writeExport(cmd.OutOrStdout(), format, name, r); err != nil {

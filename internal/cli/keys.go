@@ -195,8 +195,7 @@ func newRemoveCmd(app *App) *cobra.Command {
 			}
 			// A running daemon must forget the session too.
 			if _, ok := cfg.Profiles[name]; ok {
-				var lr ipc.LockReply
-				if err := app.call(ctx, ipc.OpLock, ipc.LockRequest{Profile: name}, &lr); err != nil && !errors.Is(err, ipc.ErrNoDaemon) {
+				if _, err := ask(ctx, app, (*ipc.Client).Lock, ipc.LockRequest{Profile: name}); err != nil && !errors.Is(err, ipc.ErrNoDaemon) {
 					fmt.Fprintf(app.Stderr, "mfad: warning: the daemon did not lock %s: %v\n", name, err)
 				}
 			}
@@ -286,8 +285,7 @@ func newListCmd(app *App) *cobra.Command {
 			for _, n := range cfg.ProfileNames() {
 				names[n] = true
 			}
-			var status ipc.StatusReply
-			daemonErr := app.call(ctx, ipc.OpStatus, ipc.StatusRequest{}, &status)
+			status, daemonErr := ask(ctx, app, (*ipc.Client).Status, ipc.StatusRequest{})
 			states := map[string]ipc.ProfileStatus{}
 			for _, s := range status.Profiles {
 				states[s.Profile] = s

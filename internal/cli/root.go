@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -40,6 +41,16 @@ type App struct {
 
 	configFile string
 	logLevel   string
+	// held, when set, is the keystore passphrase taken out of the
+	// environment (see holdPassphrase); it is handed out once.
+	held *heldPassphrase
+}
+
+// heldPassphrase is a passphrase kept in memory only, for one use.
+type heldPassphrase struct {
+	mu    sync.Mutex
+	value []byte
+	used  bool
 }
 
 func (a *App) getenv(k string) string {
@@ -208,6 +219,19 @@ const CredentialPassphrase = "mfad-passphrase"
 // with an error wrapping keystore.ErrNoPassphrase.
 func (a *App) passphrase(file string) func(ctx context.Context) ([]byte, error) {
 	return func(ctx context.Context) ([]byte, error) {
+		if h := a.held; h != nil {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.value != nil {
+				// The keystore clears the bytes once it has derived its key.
+				p := h.value
+				h.value, h.used = nil, true
+				return p, nil
+			}
+			if h.used {
+				return nil, fmt.Errorf("the keystore file %s was replaced while the daemon ran, and the daemon no longer holds its passphrase: restart the daemon", file)
+			}
+		}
 		if p := a.getenv(keystore.PassphraseEnv); p != "" {
 			return []byte(p), nil
 		}
@@ -232,6 +256,18 @@ func (a *App) passphrase(file string) func(ctx context.Context) ([]byte, error) 
 	}
 }
 
+// holdPassphrase takes the keystore passphrase out of the process's
+// environment, so that no program the daemon starts inherits it, and keeps
+// it in memory until the keystore has derived its key from it.
+func (a *App) holdPassphrase() {
+	h := &heldPassphrase{}
+	if p := a.getenv(keystore.PassphraseEnv); p != "" {
+		h.value = []byte(p)
+	}
+	os.Unsetenv(keystore.PassphraseEnv)
+	a.held = h
+}
+
 // runtimeDir is where the daemon's socket and files live: $MFAD_RUNTIME_DIR,
 // else the per-user default.
 func (a *App) runtimeDir() (string, error) {
@@ -250,14 +286,16 @@ func (a *App) dial(ctx context.Context) (*ipc.Client, error) {
 	return ipc.Dial(ctx, ipc.SocketPath(dir))
 }
 
-// call makes one request to the daemon.
-func (a *App) call(ctx context.Context, op string, in, out any) error {
+// ask dials the daemon, makes one call of the control API and hangs up:
+// ask(ctx, app, (*ipc.Client).Status, ipc.StatusRequest{}).
+func ask[Req, Rep any](ctx context.Context, a *App, method func(*ipc.Client, context.Context, Req) (Rep, error), in Req) (Rep, error) {
 	c, err := a.dial(ctx)
 	if err != nil {
-		return err
+		var zero Rep
+		return zero, err
 	}
 	defer c.Close()
-	return c.Call(ctx, op, in, out)
+	return method(c, ctx, in)
 }
 
 // configAndProfile loads the configuration and resolves the profile to act

@@ -61,12 +61,12 @@ another shell.`,
 				return err
 			}
 			defer c.Close()
-			var r ipc.EnvReply
-			op := ipc.OpEnv
+			issue := c.Env
 			if len(args) > 0 {
-				op = ipc.OpExec
+				issue = c.Exec
 			}
-			if err := c.Call(ctx, op, ipc.EnvRequest{Profile: profile, Label: "mfad sandbox"}, &r); err != nil {
+			r, err := issue(ctx, ipc.EnvRequest{Profile: profile, Label: "mfad sandbox"})
+			if err != nil {
 				return err
 			}
 			vars := append(envVars(r), sb.extraVars(app.getenv("PATH"))...)

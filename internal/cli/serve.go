@@ -24,6 +24,7 @@ import (
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/daemon"
 	"github.com/c0950fac/mfad/internal/audit"
+	"github.com/c0950fac/mfad/internal/childenv"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/mfacode"
@@ -43,6 +44,9 @@ SIGINT or SIGTERM; sessions stay cached in the keystore for the next start.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// Nothing the daemon starts (mfa_process, dialogs) may inherit
+			// the keystore passphrase.
+			app.holdPassphrase()
 			cfg, err := app.loadConfig()
 			if err != nil {
 				return err
@@ -178,8 +182,8 @@ Each call issues a token for that profile; list and revoke them with ` + "`mfad 
 			if err != nil {
 				return err
 			}
-			var r ipc.EnvReply
-			if err := app.call(ctx, ipc.OpEnv, ipc.EnvRequest{Profile: name, Label: fmt.Sprintf("mfad env (pid %d)", os.Getppid())}, &r); err != nil {
+			r, err := ask(ctx, app, (*ipc.Client).Env, ipc.EnvRequest{Profile: name, Label: fmt.Sprintf("mfad env (pid %d)", os.Getppid())})
+			if err != nil {
 				return err
 			}
 			return writeEnv(cmd.OutOrStdout(), format, r)
@@ -231,8 +235,10 @@ func shQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// childEnv is base without the shadowing variables, plus vars.
+// childEnv is base without the shadowing variables and mfad's secrets,
+// plus vars.
 func childEnv(base []string, vars [][2]string) []string {
+	base = childenv.Scrub(base)
 	drop := map[string]bool{}
 	for _, s := range shadowing() {
 		drop[s] = true
@@ -287,14 +293,12 @@ starting CMD. A daemon waiting for its keystore passphrase gets it first, as wit
 				return err
 			}
 			req := ipc.EnvRequest{Profile: name, Label: "mfad exec " + filepath.Base(args[0])}
-			var r ipc.EnvReply
-			err = c.Call(ctx, ipc.OpExec, req, &r)
-			var ie *ipc.Error
-			if errors.As(err, &ie) && ie.Code == "locked" {
+			r, err := c.Exec(ctx, req)
+			if errors.Is(err, ipc.CodeLocked) {
 				// Locked: ask for a code on a terminal, else fail before
 				// starting the command.
-				if err = app.unlockOnTerminal(ctx, c, name, ie); err == nil {
-					err = c.Call(ctx, ipc.OpExec, req, &r)
+				if err = app.unlockOnTerminal(ctx, c, name, err); err == nil {
+					r, err = c.Exec(ctx, req)
 				}
 			}
 			if err != nil {
@@ -304,7 +308,7 @@ starting CMD. A daemon waiting for its keystore passphrase gets it first, as wit
 			// The connection stays open while CMD runs: when it closes, the
 			// daemon revokes CMD's token. If the daemon restarts meanwhile,
 			// the holder reconnects and adopts the token again.
-			h := &tokenHolder{app: app, conn: c, token: r.Token}
+			h := &tokenHolder{app: app, conn: c, token: r.Token, id: r.TokenID}
 			go h.hold(ctx)
 			defer h.close()
 			return runChild(app, args, childEnv(app.environ(), envVars(r)))
@@ -320,7 +324,7 @@ starting CMD. A daemon waiting for its keystore passphrase gets it first, as wit
 // mfa_process, totp), else by asking for a code when a terminal is
 // attached; otherwise it returns locked, the daemon's error that says how
 // to unlock.
-func (a *App) unlockOnTerminal(ctx context.Context, c *ipc.Client, name string, locked *ipc.Error) error {
+func (a *App) unlockOnTerminal(ctx context.Context, c *ipc.Client, name string, locked error) error {
 	if err := a.openDaemonKeystore(ctx, c); err != nil {
 		return err
 	}
@@ -331,23 +335,25 @@ func (a *App) unlockOnTerminal(ctx context.Context, c *ipc.Client, name string, 
 	if !ok || !isTerminal(f) {
 		return locked
 	}
-	var st ipc.StatusReply
-	if err := c.Call(ctx, ipc.OpStatus, ipc.StatusRequest{Profile: name}, &st); err != nil {
+	st, err := c.Status(ctx, ipc.StatusRequest{Profile: name})
+	if err != nil {
 		return err
 	}
 	code, err := a.readCode(st.Profiles[0].KeyProfile, false)
 	if err != nil {
 		return err
 	}
-	var ps ipc.ProfileStatus
-	return c.Call(ctx, ipc.OpUnlock, ipc.UnlockRequest{Profile: name, Code: code}, &ps)
+	_, err = c.Unlock(ctx, ipc.UnlockRequest{Profile: name, Code: code})
+	return err
 }
 
 // tokenHolder keeps an exec token's control connection open while the
 // command runs, and re-attaches the token when the daemon restarts.
 type tokenHolder struct {
-	app    *App
+	app *App
+	// token is the exec token's value, id its name.
 	token  string
+	id     string
 	mu     sync.Mutex
 	conn   *ipc.Client
 	closed bool
@@ -362,7 +368,7 @@ func (h *tokenHolder) hold(ctx context.Context) {
 		h.mu.Lock()
 		c := h.conn
 		h.mu.Unlock()
-		_ = c.Call(ctx, ipc.OpHold, struct{}{}, nil)
+		_, _ = c.Hold(ctx, ipc.HoldRequest{})
 		h.mu.Lock()
 		closed := h.closed
 		h.detached = !closed
@@ -396,8 +402,7 @@ func (h *tokenHolder) reattach(ctx context.Context) bool {
 		if err != nil {
 			continue
 		}
-		var r ipc.EnvReply
-		if err := c.Call(ctx, ipc.OpAdopt, ipc.AdoptRequest{Token: h.token}, &r); err != nil {
+		if _, err := c.Adopt(ctx, ipc.AdoptRequest{Token: h.token}); err != nil {
 			c.Close()
 			var ie *ipc.Error
 			if errors.As(err, &ie) {
@@ -440,12 +445,7 @@ func (h *tokenHolder) close() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	parts := strings.Split(h.token, ".")
-	if len(parts) != 3 {
-		return
-	}
-	var r ipc.RevokeReply
-	_ = h.app.call(ctx, ipc.OpRevoke, ipc.RevokeRequest{ID: parts[1]}, &r)
+	_, _ = ask(ctx, h.app, (*ipc.Client).Revoke, ipc.RevokeRequest{ID: h.id})
 }
 
 // runChild runs args with env, passing signals on, and returns an
@@ -510,8 +510,8 @@ The daemon must be running and the profile unlocked; mfad never waits for a code
 			if err != nil {
 				return err
 			}
-			var r ipc.CredentialsReply
-			if err := app.call(ctx, ipc.OpCredentials, ipc.CredentialsRequest{Profile: name}, &r); err != nil {
+			r, err := ask(ctx, app, (*ipc.Client).Credentials, ipc.CredentialsRequest{Profile: name})
+			if err != nil {
 				return err
 			}
 			return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
@@ -532,8 +532,8 @@ func newTokensCmd(app *App) *cobra.Command {
 		Short: "List endpoint tokens (never their values)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var r ipc.TokensReply
-			if err := app.call(cmd.Context(), ipc.OpTokens, ipc.TokensRequest{}, &r); err != nil {
+			r, err := ask(cmd.Context(), app, (*ipc.Client).Tokens, ipc.TokensRequest{})
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -554,8 +554,8 @@ func newTokensCmd(app *App) *cobra.Command {
 		Short: "Revoke an endpoint token at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var r ipc.RevokeReply
-			if err := app.call(cmd.Context(), ipc.OpRevoke, ipc.RevokeRequest{ID: args[0]}, &r); err != nil {
+			r, err := ask(cmd.Context(), app, (*ipc.Client).Revoke, ipc.RevokeRequest{ID: args[0]})
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Revoked token %s (%s).\n", r.Revoked.ID, r.Revoked.Kind)

@@ -634,11 +634,9 @@ func runService(ctx context.Context, sys serviceSystem, c []string) error {
 
 // runningDaemon asks a running daemon for its status.
 func (a *App) runningDaemon(ctx context.Context) (ipc.StatusReply, error) {
-	var st ipc.StatusReply
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	err := a.call(cctx, ipc.OpStatus, ipc.StatusRequest{}, &st)
-	return st, err
+	return ask(cctx, a, (*ipc.Client).Status, ipc.StatusRequest{})
 }
 
 // endpointPort is the port of an endpoint URL (0 when there is none).

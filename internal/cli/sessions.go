@@ -81,7 +81,7 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 				if err := session.ValidateCode(code); err != nil {
 					return err
 				}
-				if err := c.Call(ctx, ipc.OpUnlock, ipc.UnlockRequest{Profile: name, Code: code}, &st); err != nil {
+				if st, err = c.Unlock(ctx, ipc.UnlockRequest{Profile: name, Code: code}); err != nil {
 					return err
 				}
 			}
@@ -110,8 +110,8 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 // asked instead: a prompt source, or a source that failed while a terminal
 // is there to fall back to.
 func (a *App) unlockFromSource(ctx context.Context, c *ipc.Client, name string) (st ipc.ProfileStatus, done bool, err error) {
-	var sr ipc.StatusReply
-	if err := c.Call(ctx, ipc.OpStatus, ipc.StatusRequest{Profile: name}, &sr); err != nil {
+	sr, err := c.Status(ctx, ipc.StatusRequest{Profile: name})
+	if err != nil {
 		return st, false, err
 	}
 	if len(sr.Profiles) != 1 {
@@ -124,7 +124,7 @@ func (a *App) unlockFromSource(ctx context.Context, c *ipc.Client, name string) 
 	if src == configs.MFASourceProcess {
 		fmt.Fprintf(a.Stderr, "Getting an MFA code for %s from mfa_process (touch your security key if it blinks)...\n", sr.Profiles[0].KeyProfile)
 	}
-	err = c.Call(ctx, ipc.OpUnlock, ipc.UnlockRequest{Profile: name, FromSource: true}, &st)
+	st, err = c.Unlock(ctx, ipc.UnlockRequest{Profile: name, FromSource: true})
 	if err == nil {
 		return st, true, nil
 	}
@@ -141,8 +141,8 @@ func (a *App) unlockFromSource(ctx context.Context, c *ipc.Client, name string) 
 // MFAD_FILE_PASSPHRASE, the systemd credential, or a hidden prompt on the
 // terminal. The passphrase goes over the control socket only.
 func (a *App) openDaemonKeystore(ctx context.Context, c *ipc.Client) error {
-	var st ipc.StatusReply
-	if err := c.Call(ctx, ipc.OpStatus, ipc.StatusRequest{}, &st); err != nil {
+	st, err := c.Status(ctx, ipc.StatusRequest{})
+	if err != nil {
 		return err
 	}
 	if !st.KeystoreLocked {
@@ -154,7 +154,7 @@ func (a *App) openDaemonKeystore(ctx context.Context, c *ipc.Client) error {
 		return fmt.Errorf("the daemon waits for the passphrase of its keystore file: %w", err)
 	}
 	defer clear(pass)
-	if err := c.Call(ctx, ipc.OpPassphrase, ipc.PassphraseRequest{Passphrase: string(pass)}, &st); err != nil {
+	if _, err := c.Passphrase(ctx, ipc.PassphraseRequest{Passphrase: string(pass)}); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.Stderr, "Opened the keystore file %s.\n", file)
@@ -202,8 +202,8 @@ func newLockCmd(app *App) *cobra.Command {
 			} else if len(args) > 0 {
 				return errors.New("give a PROFILE or --all, not both")
 			}
-			var lr ipc.LockReply
-			if err := app.call(ctx, ipc.OpLock, req, &lr); err != nil {
+			lr, err := ask(ctx, app, (*ipc.Client).Lock, req)
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Locked: %s\n", strings.Join(lr.Locked, ", "))
@@ -234,8 +234,7 @@ needed) or "work:locked"; it prints nothing and exits 0 when no daemon runs.`,
 			if len(args) == 1 {
 				req.Profile = args[0]
 			}
-			var st ipc.StatusReply
-			err := app.call(ctx, ipc.OpStatus, req, &st)
+			st, err := ask(ctx, app, (*ipc.Client).Status, req)
 			out := cmd.OutOrStdout()
 			if short {
 				if err != nil {

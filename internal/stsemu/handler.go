@@ -53,7 +53,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if aerr != nil {
 		status = aerr.status
 		call.ErrorCode = aerr.code
-		out = errorBody(aerr, reqID)
+		ns := ""
+		if params.Get("Version") == iamAPIVersion {
+			ns = iamNamespace
+		}
+		out = errorBody(aerr, reqID, ns)
 	}
 	call.Status = status
 	hdr := w.Header()
@@ -186,6 +190,9 @@ func (e *Emulator) handle(r *http.Request, body []byte, params url.Values, reqID
 		return nil, newAPIError(http.StatusBadRequest, "MissingAction", "Missing Action")
 	}
 	version := params.Get("Version")
+	if version == iamAPIVersion {
+		return e.handleIAM(r, body, params, action, reqID, now)
+	}
 	switch {
 	case version != apiVersion:
 		return nil, newAPIError(http.StatusBadRequest, "InvalidAction",
@@ -195,9 +202,14 @@ func (e *Emulator) handle(r *http.Request, body []byte, params url.Values, reqID
 			"Could not find operation "+action+" for version "+version)
 	}
 
-	p, aerr := e.authenticate(r, body, now)
+	p, aerr := e.authenticate(r, body, now, "sts")
 	if aerr != nil {
 		return nil, aerr
+	}
+	if action != "GetCallerIdentity" {
+		if aerr := e.checkMFAPolicy(p, "sts:"+action, p.user.arn); aerr != nil {
+			return nil, aerr
+		}
 	}
 	switch action {
 	case "GetCallerIdentity":

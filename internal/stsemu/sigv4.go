@@ -42,6 +42,11 @@ type principal struct {
 	session *session // nil for long-term keys
 }
 
+// mfaPresent reports aws:MultiFactorAuthPresent for the caller's requests:
+// true for sessions made with MFA (or derived from one), absent (false)
+// for long-term keys.
+func (p *principal) mfaPresent() bool { return p.session != nil && p.session.mfaAuthenticated }
+
 // arn is the caller's ARN as GetCallerIdentity reports it.
 func (p *principal) arn(account string) string {
 	if p.session != nil && p.session.kind == KindRole {
@@ -119,7 +124,7 @@ func parseAuthorization(h string) (sigv4Auth, *apiError) {
 // authenticate verifies the request's SigV4 signature and returns the
 // caller. The signature is recomputed with the AWS SDK signer over the
 // headers the client declared as signed.
-func (e *Emulator) authenticate(r *http.Request, body []byte, now time.Time) (*principal, *apiError) {
+func (e *Emulator) authenticate(r *http.Request, body []byte, now time.Time, service string) (*principal, *apiError) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return nil, newAPIError(http.StatusForbidden, "MissingAuthenticationToken", msgMissingAuth)
@@ -143,15 +148,15 @@ func (e *Emulator) authenticate(r *http.Request, body []byte, now time.Time) (*p
 			"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '"+
 				auth.scopeDate+"' != '"+sigTime.Format(scopeDateFormat)+"', from '"+amzDate+"'.")
 	}
-	if auth.service != "sts" {
+	if auth.service != service {
 		return nil, newAPIError(http.StatusForbidden, "SignatureDoesNotMatch",
-			"Credential should be scoped to correct service: 'sts'. ")
+			"Credential should be scoped to correct service: '"+service+"'. ")
 	}
 	if auth.terminator != "aws4_request" {
 		return nil, newAPIError(http.StatusForbidden, "SignatureDoesNotMatch",
 			"Credential should be scoped with a valid terminator: 'aws4_request', not '"+auth.terminator+"'. ")
 	}
-	if auth.region == "" || (e.region != "" && auth.region != e.region) {
+	if auth.region == "" || (service == "sts" && e.region != "" && auth.region != e.region) || (service == "iam" && auth.region != iamSigningRegion) {
 		return nil, newAPIError(http.StatusForbidden, "SignatureDoesNotMatch",
 			"Credential should be scoped to a valid region. ")
 	}
@@ -196,11 +201,11 @@ func (e *Emulator) lookupKey(keyID, token string, now time.Time) (*principal, st
 	invalid := newAPIError(http.StatusForbidden, "InvalidClientTokenId", msgInvalidClientTokenID)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if u, ok := e.keys[keyID]; ok {
-		if token != "" {
+	if k, ok := e.keys[keyID]; ok {
+		if token != "" || k.status != keyActive {
 			return nil, "", invalid
 		}
-		return &principal{user: u}, u.secret, nil
+		return &principal{user: k.user}, k.secret, nil
 	}
 	s, ok := e.sessions[keyID]
 	if !ok {

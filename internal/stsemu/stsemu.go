@@ -6,8 +6,14 @@
 // SigV4 signatures with the AWS SDK signer, validates MFA codes with TOTP,
 // and issues temporary credentials that can sign later requests until they
 // expire. It aims to be as strict as AWS so that a client that works against
-// the emulator also works against AWS. The supported actions are
+// the emulator also works against AWS. The supported STS actions are
 // GetCallerIdentity, GetSessionToken and AssumeRole.
+//
+// The same server answers the IAM Query API calls a key rotation makes
+// (ListAccessKeys, CreateAccessKey, DeleteAccessKey; Version=2010-05-08,
+// signed for service iam in us-east-1), with AWS's two-key quota, the rule
+// that GetSessionToken credentials call IAM only when made with MFA, and,
+// for users given RequireMFA, the MFA policy AWS documents.
 //
 // Every time decision (credential expiry, TOTP windows, signature time skew)
 // is taken from the injected clock, so tests can advance time without
@@ -169,7 +175,7 @@ type Emulator struct {
 
 	mu       sync.Mutex
 	users    map[string]*user    // by name
-	keys     map[string]*user    // by long-term access key id
+	keys     map[string]*longKey // by long-term access key id
 	roles    map[string]*role    // by ARN
 	sessions map[string]*session // by temporary access key id
 	calls    []Call
@@ -178,11 +184,25 @@ type Emulator struct {
 
 type user struct {
 	name, arn, uniqueID string
-	accessKeyID, secret string
+	accessKeyID, secret string // the key the user was created with
 	mfaSerial           string
 	totpSecret          string
 	otpURL              string
 	usedSteps           map[int64]struct{} // accepted TOTP time steps
+	// keys are the user's access keys, oldest first (AWS allows two).
+	keys []*longKey
+	// mfaPolicy attaches the policy that denies most actions unless the
+	// request is MFA-authenticated (see RequireMFA).
+	mfaPolicy bool
+}
+
+// longKey is a long-term access key of a user.
+type longKey struct {
+	user    *user
+	id      string
+	secret  string
+	status  string // "Active" or "Inactive"
+	created time.Time
 }
 
 type role struct {
@@ -222,7 +242,7 @@ func New(opts Options) *Emulator {
 		log:      opts.Logger,
 		signer:   v4.NewSigner(),
 		users:    make(map[string]*user),
-		keys:     make(map[string]*user),
+		keys:     make(map[string]*longKey),
 		roles:    make(map[string]*role),
 		sessions: make(map[string]*session),
 	}
@@ -257,6 +277,7 @@ func (e *Emulator) addUser(name string, withMFA bool) (User, error) {
 	if !nameRE().MatchString(name) {
 		return User{}, fmt.Errorf("stsemu: invalid IAM user name %q", name)
 	}
+	now := e.now()
 	u := &user{
 		name:        name,
 		arn:         "arn:aws:iam::" + e.account + ":user/" + name,
@@ -288,7 +309,9 @@ func (e *Emulator) addUser(name string, withMFA bool) (User, error) {
 		return User{}, fmt.Errorf("stsemu: IAM user %q already exists", name)
 	}
 	e.users[name] = u
-	e.keys[u.accessKeyID] = u
+	k := &longKey{user: u, id: u.accessKeyID, secret: u.secret, status: keyActive, created: now.UTC().Truncate(time.Second)}
+	u.keys = append(u.keys, k)
+	e.keys[k.id] = k
 	return u.public(), nil
 }
 
@@ -343,6 +366,65 @@ func (e *Emulator) OTPURI(u User) string {
 		return iu.otpURL
 	}
 	return ""
+}
+
+// RequireMFA attaches to the user the policy AWS's documentation gives for
+// MFA-protected API access ("BlockMostAccessUnlessSignedInWithMFA", with
+// BoolIfExists on aws:MultiFactorAuthPresent): requests signed with the
+// user's long-term keys are then denied every action except the few that
+// let a user set up MFA, list their own keys and call GetSessionToken.
+// sts:GetCallerIdentity is never denied, as on AWS.
+func (e *Emulator) RequireMFA(userName string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, ok := e.users[userName]
+	if !ok {
+		return fmt.Errorf("stsemu: no IAM user %q", userName)
+	}
+	u.mfaPolicy = true
+	return nil
+}
+
+// AccessKey describes a user's long-term access key, without its secret.
+type AccessKey struct {
+	// ID is the access key id.
+	ID string
+	// Status is "Active" or "Inactive".
+	Status string
+	// Created is when the key was created.
+	Created time.Time
+}
+
+// AccessKeys lists the user's access keys, oldest first, or nil for an
+// unknown user.
+func (e *Emulator) AccessKeys(userName string) []AccessKey {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, ok := e.users[userName]
+	if !ok {
+		return nil
+	}
+	out := make([]AccessKey, 0, len(u.keys))
+	for _, k := range u.keys {
+		out = append(out, AccessKey{ID: k.id, Status: k.status, Created: k.created})
+	}
+	return out
+}
+
+// AddAccessKey creates another access key for the user, as CreateAccessKey
+// does (two at most), and returns its id and secret.
+func (e *Emulator) AddAccessKey(userName string) (id, secret string, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, ok := e.users[userName]
+	if !ok {
+		return "", "", fmt.Errorf("stsemu: no IAM user %q", userName)
+	}
+	k, aerr := e.createKeyLocked(u, e.now())
+	if aerr != nil {
+		return "", "", aerr
+	}
+	return k.id, k.secret, nil
 }
 
 // Code returns the MFA code of the user's device valid at the given time,

@@ -66,6 +66,7 @@ func (e *apiError) faultType() string {
 type xmlDoc struct {
 	b     strings.Builder
 	depth int
+	ns    string // "" = the STS namespace
 }
 
 func (x *xmlDoc) indent() {
@@ -75,7 +76,11 @@ func (x *xmlDoc) indent() {
 }
 
 func (x *xmlDoc) root(name string) {
-	x.b.WriteString("<" + name + " xmlns=\"" + stsNamespace + "\">\n")
+	ns := x.ns
+	if ns == "" {
+		ns = stsNamespace
+	}
+	x.b.WriteString("<" + name + " xmlns=\"" + ns + "\">\n")
 	x.depth++
 }
 
@@ -122,8 +127,8 @@ func escapeXMLText(s string) string {
 	return b.String()
 }
 
-func errorBody(e *apiError, reqID string) []byte {
-	var x xmlDoc
+func errorBody(e *apiError, reqID, ns string) []byte {
+	x := xmlDoc{ns: ns}
 	x.root("ErrorResponse")
 	x.open("Error")
 	x.leaf("Type", e.faultType())
@@ -138,11 +143,19 @@ func errorBody(e *apiError, reqID string) []byte {
 // successBody wraps the result elements written by fill in
 // <ActionResponse><ActionResult>...</ActionResult><ResponseMetadata>.
 func successBody(action, reqID string, fill func(*xmlDoc)) []byte {
-	var x xmlDoc
+	return successBodyNS(action, reqID, "", fill)
+}
+
+// successBodyNS is successBody in the namespace ns ("" = STS's); a nil
+// fill writes no result element, as for actions that return nothing.
+func successBodyNS(action, reqID, ns string, fill func(*xmlDoc)) []byte {
+	x := xmlDoc{ns: ns}
 	x.root(action + "Response")
-	x.open(action + "Result")
-	fill(&x)
-	x.close(action + "Result")
+	if fill != nil {
+		x.open(action + "Result")
+		fill(&x)
+		x.close(action + "Result")
+	}
 	x.open("ResponseMetadata")
 	x.leaf("RequestId", reqID)
 	x.close("ResponseMetadata")
