@@ -83,7 +83,10 @@ func TestAWSImport(t *testing.T) {
 	if c.AWSConfigFile != awsPath {
 		t.Errorf("AWSConfigFile = %q; want %q", c.AWSConfigFile, awsPath)
 	}
-	wantNames := []string{"admin", "base", "default", "keysonly", "ops", "readonly", "selfrole"}
+	// nomfa-role (assumed with plain's keys) names no device, but [default]
+	// does: aws-vault, which fills every profile from [default], would ask
+	// for that device's code, and so does mfad.
+	wantNames := []string{"admin", "base", "default", "keysonly", "nomfa-role", "ops", "plain", "readonly", "selfrole"}
 	if got := c.ProfileNames(); !reflect.DeepEqual(got, wantNames) {
 		t.Errorf("ProfileNames = %q; want %q", got, wantNames)
 	}
@@ -119,6 +122,9 @@ func TestAWSImport(t *testing.T) {
 	}
 	if sr := c.Profiles["selfrole"]; sr.SourceProfile != "" || sr.KeyProfile() != "selfrole" {
 		t.Errorf("selfrole: SourceProfile = %q; want none (it holds its own keys)", sr.SourceProfile)
+	}
+	if p := c.Profiles["plain"]; p.MFASerial != "arn:aws:iam::111122223333:mfa/default-user" || p.Region != "eu-central-1" {
+		t.Errorf("plain = %+v", p)
 	}
 	if d := c.Profiles["default"]; d.Region != "us-west-2" || d.MFASerial != "arn:aws:iam::111122223333:mfa/default-user" {
 		t.Errorf("default = %+v", d)

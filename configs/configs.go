@@ -17,6 +17,10 @@ type Config struct {
 	// Warnings lists AWS shared config profiles that were skipped and why.
 	// Loading still succeeded; commands may show them to the user.
 	Warnings []string
+	// NotServed maps AWS shared config profiles that concern MFA but that
+	// mfad does not serve to the reason (such as a credential source mfad
+	// does not drive).
+	NotServed map[string]string
 	// Keyring selects where secrets are kept.
 	Keyring Keyring
 	// Listen is the credentials endpoint's address; it must be 127.0.0.1:PORT (0 = any free port).
@@ -76,6 +80,9 @@ type Profile struct {
 	RoleSessionName string
 	// ExternalID is passed to AssumeRole when set.
 	ExternalID string
+	// SourceIdentity is passed to AssumeRole when set: it stays with the
+	// role session and shows in CloudTrail.
+	SourceIdentity string
 	// SourceProfile names the profile whose long-term keys and MFA session a role profile uses.
 	SourceProfile string
 	// SessionDuration is the GetSessionToken duration (default 12h).

@@ -30,6 +30,37 @@ func SetProfileValue(file, profile, key, value string) error {
 	})
 }
 
+// SetProfileValuesIfUnset sets, in one atomic edit of the mfad
+// configuration file, each profiles.PROFILE.KEY of values (pairs of key and
+// value, in order) that the file does not set already.
+func SetProfileValuesIfUnset(file, profile string, values [][2]string) error {
+	return editFile(file, func(root *yaml.Node) error {
+		profiles, err := mappingChild(root, "profiles", file)
+		if err != nil {
+			return err
+		}
+		p, err := mappingChild(profiles, profile, file)
+		if err != nil {
+			return err
+		}
+		for _, kv := range values {
+			set := false
+			for i := 0; i+1 < len(p.Content); i += 2 {
+				if strings.EqualFold(p.Content[i].Value, kv[0]) {
+					set = true
+				}
+			}
+			if !set {
+				// Tagged as text, so that a value YAML would read as a
+				// number (an all-digit external ID) is quoted.
+				p.Content = append(p.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: kv[0]},
+					&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kv[1]})
+			}
+		}
+		return nil
+	})
+}
+
 // SetValue sets the top-level KEY (such as listen or lock_on_sleep) to
 // value in the mfad configuration file, creating the file when needed. Like
 // SetProfileValue it keeps comments and the order of keys, and writes the
@@ -146,4 +177,15 @@ func writeAtomic(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// ReplaceFile writes data to path atomically (a synced temporary file in the
+// same directory, then a rename), as a file only its owner can read. When
+// path is a symbolic link, the file it points to is replaced, so that the
+// link survives.
+func ReplaceFile(path string, data []byte) error {
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+	}
+	return writeAtomic(path, data)
 }

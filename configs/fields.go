@@ -45,6 +45,7 @@ const (
 	keyRoleARN           = "role_arn"
 	keyRoleSessionName   = "role_session_name"
 	keyExternalID        = "external_id"
+	keySourceIdentity    = "source_identity"
 	keySourceProfile     = "source_profile"
 	keySessionDuration   = "session_duration"
 	keyRoleDuration      = "role_duration"
@@ -76,6 +77,7 @@ func profileKeys() []keySpec {
 		{keyRoleARN, kindString},
 		{keyRoleSessionName, kindString},
 		{keyExternalID, kindString},
+		{keySourceIdentity, kindString},
 		{keySourceProfile, kindString},
 		{keySessionDuration, kindDuration},
 		{keyRoleDuration, kindDuration},
@@ -295,6 +297,8 @@ func setProfileField(p *Profile, key string, v any) {
 		p.RoleSessionName = v.(string)
 	case keyExternalID:
 		p.ExternalID = v.(string)
+	case keySourceIdentity:
+		p.SourceIdentity = v.(string)
 	case keySourceProfile:
 		p.SourceProfile = v.(string)
 	case keySessionDuration:

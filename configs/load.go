@@ -325,7 +325,17 @@ func (l *loader) loadProfiles() {
 			names[n] = true
 		}
 	}
-	// Import the AWS profiles that the profiles so far use as source.
+	// Import the AWS profiles that the profiles so far use as source. A
+	// profile of the AWS config file alone whose source mfad cannot serve is
+	// not served either.
+	notServed := map[string]string{}
+	if l.aws != nil {
+		for n, why := range l.aws.notServed {
+			if l.file == nil || l.file.profiles[n] == nil {
+				notServed[n] = why
+			}
+		}
+	}
 	referenced := map[string]bool{}
 	for changed := true; changed; {
 		changed = false
@@ -336,11 +346,20 @@ func (l *loader) loadProfiles() {
 				continue
 			}
 			referenced[sp] = true
-			if !names[sp] && l.aws != nil && l.aws.profiles[sp] != nil {
+			if why, ok := notServed[sp]; ok && (l.file == nil || l.file.profiles[n] == nil) {
+				notServed[n] = fmt.Sprintf("its source_profile %s is not served (%s)", sp, why)
+				delete(names, n)
+				changed = true
+				continue
+			}
+			if !names[sp] && l.aws != nil && l.aws.profiles[sp] != nil && notServed[sp] == "" {
 				names[sp] = true
 				changed = true
 			}
 		}
+	}
+	if len(notServed) > 0 {
+		l.cfg.NotServed = notServed
 	}
 	if l.aws != nil {
 		for _, n := range sortedKeys(l.aws.skipped) {
@@ -446,6 +465,11 @@ func (l *loader) dropForeign() {
 	keep := map[string]bool{}
 	for n, p := range profiles {
 		if p.MFASerial != "" || containsString(p.Sources, SourceMFAD) {
+			keep[find(n)] = true
+		}
+		// [default]'s device is every profile's last resort (see
+		// inheritMFASerial): a role assumed with keys then needs MFA.
+		if p.RoleARN != "" && l.aws != nil && l.aws.defaultMFASerial != "" {
 			keep[find(n)] = true
 		}
 	}

@@ -189,6 +189,9 @@ func (l *loader) validateProfiles() {
 		if s := p.ExternalID; s != "" && (len(s) < 2 || len(s) > 1224 || !allRunes(s, func(r rune) bool { return isIAMChar(r) || r == ':' || r == '/' })) {
 			bad(n, keyExternalID, s, "is not a valid external ID; use 2 to 1224 letters, digits or _+=,.@:/-")
 		}
+		if s := p.SourceIdentity; s != "" && (len(s) < 2 || len(s) > 64 || !allRunes(s, isIAMChar)) {
+			bad(n, keySourceIdentity, s, "is not a valid source identity; use 2 to 64 letters, digits or _+=,.@- (AWS reserves the prefix aws:)")
+		}
 		switch p.MFADialog {
 		case "", "auto", "zenity", "kdialog", "osascript":
 		default:
@@ -287,7 +290,12 @@ func (l *loader) validateProfiles() {
 				bad(n, keySourceProfile, sp, "names a role profile: mfad assumes roles from the MFA session of the profile that holds the long-term keys; point source_profile at that profile")
 				continue
 			}
-			l.cfg.Warnings = append(l.cfg.Warnings, fmt.Sprintf("profile %s from %s is not served: its source_profile %s is itself a role profile, and mfad assumes roles only from an MFA session", n, l.cfg.AWSConfigFile, sp))
+			why := fmt.Sprintf("its source_profile %s is itself a role profile, and mfad assumes roles only from an MFA session", sp)
+			l.cfg.Warnings = append(l.cfg.Warnings, fmt.Sprintf("profile %s from %s is not served: %s", n, l.cfg.AWSConfigFile, why))
+			if l.cfg.NotServed == nil {
+				l.cfg.NotServed = map[string]string{}
+			}
+			l.cfg.NotServed[n] = why
 			delete(profiles, n)
 			continue
 		}
@@ -352,6 +360,19 @@ func (l *loader) inheritMFASerial(names []string) {
 				from = append(from, fmt.Sprintf("%s: %s", u, s))
 			}
 		}
+		if len(serials) == 0 && l.aws != nil && l.aws.defaultMFASerial != "" && r != "default" {
+			// aws-vault's reading of [default]: the device of last resort.
+			p.MFASerial = l.aws.defaultMFASerial
+			l.origins[r][keyMFASerial] = "inherited from [default] in " + l.aws.path
+			if p.MFAProcess == "" && l.aws.defaultMFAProcess != "" {
+				p.MFAProcess = l.aws.defaultMFAProcess
+				l.origins[r][keyMFAProcess] = "inherited from [default] in " + l.aws.path
+				if l.origins[r][keyMFASource] == "the default" {
+					p.MFASource = MFASourceProcess
+				}
+			}
+			continue
+		}
 		switch len(serials) {
 		case 0:
 			hint := fmt.Sprintf("set profiles.%s.mfa_serial in %s", r, l.cfg.Path)
@@ -365,6 +386,15 @@ func (l *loader) inheritMFASerial(names []string) {
 		case 1:
 			p.MFASerial = serials[0]
 			l.origins[r][keyMFASerial] = "taken from profile " + fromNames[0] + ", which uses this profile as source_profile"
+			// The code source goes with the device (aws-vault files put
+			// mfa_process next to mfa_serial on the role profile).
+			if from := profiles[fromNames[0]]; p.MFAProcess == "" && from.MFAProcess != "" {
+				p.MFAProcess = from.MFAProcess
+				l.origins[r][keyMFAProcess] = "taken from profile " + fromNames[0]
+				if l.origins[r][keyMFASource] == "the default" {
+					p.MFASource = MFASourceProcess
+				}
+			}
 		default:
 			l.fail("profile %q has no mfa_serial and the role profiles using it name different devices (%s); set profiles.%s.mfa_serial to the device of the user whose keys %s holds", r, strings.Join(from, "; "), r, r)
 		}

@@ -43,7 +43,7 @@ func (d *Daemon) Status(names ...string) []ProfileStatus {
 			st.Unlocked = true
 			st.MFAAt = m.MFAAt
 			st.MFAAgeSeconds = int64(m.MFAAge(now) / time.Second)
-			st.SessionExpiration = m.Credentials.Expiration
+			st.SessionExpiration = m.Expires()
 			st.WindowLapsed = k.prof.MFAMaxAge > 0 && !now.Before(m.MFAAt.Add(k.prof.MFAMaxAge))
 			st.NeedCode, st.CodeReason = k.needCode, k.codeReason
 			if k.needCode && st.WindowLapsed {
@@ -51,13 +51,21 @@ func (d *Daemon) Status(names ...string) []ProfileStatus {
 			}
 		}
 		if p.role != nil {
-			st.RoleExpiration = p.role.Credentials.Expiration
+			st.RoleExpiration = p.role.Expires()
 		}
 		if snap := p.served.Load(); snap != nil {
 			st.ServedExpiration = snap.expires
 		}
 		if k.timer != nil {
 			st.NextRefresh = k.timerAt
+		}
+		if p.kicked.Load() {
+			st.NextRefresh = now // a renewal is under way
+		}
+		if p.isRole() {
+			st.ShortLifetimeSeconds = int64(p.shortLife / time.Second)
+		} else {
+			st.ShortLifetimeSeconds = int64(k.shortLife / time.Second)
 		}
 		st.LastError = p.lastErr
 		if st.LastError == "" {

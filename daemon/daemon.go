@@ -186,6 +186,7 @@ func (d *Daemon) Restore(ctx context.Context) error {
 		if s != nil && s.Kind == session.KindMFA {
 			k.mfa = s
 			k.held = false
+			k.shortLife = d.noteLifetime(k.name, "mfa_lead", s.Lifetime(), mfaLead(k.prof), k.shortLife)
 			d.log.Info("restored MFA session", "profile", k.name, "session", s)
 		}
 		for _, p := range k.dependents {
@@ -200,7 +201,7 @@ func (d *Daemon) Restore(ctx context.Context) error {
 			// A role session made from an older MFA session carries an older
 			// MFA age: only keep one made from the current MFA session.
 			if rs != nil && rs.RoleARN == p.prof.RoleARN && rs.MFAAt.Equal(k.mfa.MFAAt) {
-				p.role = rs
+				d.setRoleLocked(p, rs)
 				d.log.Info("restored role session", "profile", p.name, "session", rs)
 			}
 		}
@@ -306,6 +307,7 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string, gen *u
 	d.mu.Lock()
 	k.mfa = s
 	k.held = false
+	k.shortLife = d.noteLifetime(k.name, "mfa_lead", s.Lifetime(), mfaLead(k.prof), k.shortLife)
 	k.needCode, k.codeReason, k.codeErr, k.codeAttempts = false, "", "", 0
 	// Role sessions from the old MFA session carry its MFA age: renew them.
 	var roles []*profState
@@ -333,8 +335,12 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string, gen *u
 // callers share one STS call. When a new MFA session arrives during the
 // call, the role is assumed again from it: a role session carries the MFA
 // age of the session it was made from.
+//
+// Renewals keep to their schedule whoever asks: before the role session's
+// renewAt, or while a failed renewal backs off, it makes no STS call and
+// returns what is held (or an error when nothing is).
 func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error) {
-	v, err, _ := d.sf.Do("role/"+p.name, func() (any, error) {
+	ch := d.sf.DoChan("role/"+p.name, func() (any, error) {
 		// STS calls are not tied to one client's request: a client that
 		// gives up must not cancel the renewal the others wait for.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -347,11 +353,13 @@ func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error)
 				d.mu.Unlock()
 				return nil, lockedError(p)
 			}
-			// Another caller may have renewed it while this one waited.
-			if p.role != nil && p.role.MFAAt.Equal(mfa.MFAAt) && now.Before(p.role.Credentials.Expiration.Add(-refreshLead(p.prof))) {
-				snap := p.served.Load()
-				d.mu.Unlock()
-				return snap, nil
+			current := p.role != nil && p.role.MFAAt.Equal(mfa.MFAAt)
+			if current && now.Before(p.renewAt) {
+				// Renewed meanwhile, or not due yet.
+				return d.heldLocked(p, now)
+			}
+			if now.Before(p.retryAt) {
+				return d.heldLocked(p, now)
 			}
 			d.mu.Unlock()
 			rs, err := d.broker.AssumeRole(cctx, p.prof, mfa)
@@ -363,16 +371,28 @@ func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error)
 				d.mu.Unlock()
 				continue
 			}
-			if err != nil {
+			if err == nil && current && p.role != nil && p.role.MFAAt.Equal(rs.MFAAt) && !rs.Credentials.Expiration.After(p.role.Credentials.Expiration) {
+				// Nothing fresher than what is held: not a success.
+				err = fmt.Errorf("profile %s: STS returned role credentials that expire no later than those held (%s)", p.name, rs.Credentials.Expiration.UTC().Format(time.RFC3339))
+				p.failures++
+				p.retryAt = now.Add(max(backoff(p.failures), minRenewGap))
+			} else if err != nil {
 				p.failures++
 				p.retryAt = now.Add(backoff(p.failures))
+			}
+			if err != nil {
 				p.lastErr = err.Error()
 				d.log.Warn("role renewal failed; serving the current credentials while they last", "profile", p.name, "attempt", p.failures, "retry_at", p.retryAt, "error", err)
+				d.rebuildLocked(p.key, now)
 				d.scheduleLocked(p.key, now)
+				if snap := p.served.Load(); snap != nil {
+					d.mu.Unlock()
+					return snap, nil
+				}
 				d.mu.Unlock()
 				return nil, err
 			}
-			p.role = rs
+			d.setRoleLocked(p, rs)
 			p.failures, p.retryAt, p.lastErr = 0, time.Time{}, ""
 			if err := session.SaveRole(cctx, d.store, rs); err != nil {
 				d.log.Warn("could not cache role session", "profile", p.name, "error", err)
@@ -384,11 +404,33 @@ func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error)
 			return snap, nil
 		}
 	})
-	if err != nil {
-		return nil, err
+	// A caller waits for the shared call only as long as its context allows.
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		snap, _ := r.Val.(*snapshot)
+		return snap, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("profile %s: the role renewal under way takes too long: %w", p.name, ctx.Err())
 	}
-	snap, _ := v.(*snapshot)
-	return snap, nil
+}
+
+// heldLocked returns what p serves without calling STS, or an error saying
+// when the next renewal is due when nothing valid is held. It unlocks d.mu.
+func (d *Daemon) heldLocked(p *profState, now time.Time) (any, error) {
+	snap := buildSnapshot(p, now)
+	p.served.Store(snap)
+	next, why := p.renewAt, ""
+	if now.Before(p.retryAt) {
+		next, why = p.retryAt, ": "+p.lastErr
+	}
+	d.mu.Unlock()
+	if snap != nil {
+		return snap, nil
+	}
+	return nil, fmt.Errorf("profile %s has no valid credentials; the next role renewal is due at %s%s", p.name, next.UTC().Format(time.RFC3339), why)
 }
 
 // kick starts a background role renewal unless one is running or backing off.

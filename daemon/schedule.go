@@ -27,18 +27,20 @@ func (d *Daemon) scheduleLocked(k *keyState, now time.Time) {
 			if !p.isRole() {
 				continue
 			}
+			var due time.Time
 			switch {
 			case p.failures > 0:
-				consider(p.retryAt)
+				due = p.retryAt
 			case p.role == nil:
-				// Renew now, unless a renewal is under way: it schedules
-				// what follows when it ends.
-				if !p.kicked.Load() {
-					consider(now)
-				}
+				due = now
 			default:
-				consider(p.role.Credentials.Expiration.Add(-refreshLead(p.prof)))
+				due = p.renewAt
 			}
+			// A renewal under way schedules what follows when it ends.
+			if p.kicked.Load() && !due.After(now) {
+				continue
+			}
+			consider(due)
 		}
 		if k.needCode {
 			switch {
@@ -57,7 +59,7 @@ func (d *Daemon) scheduleLocked(k *keyState, now time.Time) {
 				consider(w) // to log the lapse and rebuild snapshots
 			}
 		}
-		consider(k.mfa.Credentials.Expiration)
+		consider(k.mfa.Expires())
 	}
 	if next.IsZero() {
 		if k.timer != nil {
@@ -103,7 +105,7 @@ func (d *Daemon) service(k *keyState) {
 	if k.mfa != nil {
 		for _, p := range k.dependents {
 			if p.isRole() && !now.Before(p.retryAt) &&
-				(p.role == nil || !now.Before(p.role.Credentials.Expiration.Add(-refreshLead(p.prof)))) {
+				(p.role == nil || !now.Before(p.renewAt)) {
 				kicks = append(kicks, p)
 			}
 		}
@@ -139,7 +141,7 @@ func (d *Daemon) service(k *keyState) {
 
 // codeReason says why a code is wanted. d.mu is held.
 func (d *Daemon) codeReason(k *keyState) string {
-	end := k.mfa.Credentials.Expiration
+	end := k.mfa.Expires()
 	what := "MFA session"
 	if max := k.prof.MFAMaxAge; max > 0 {
 		if w := k.mfa.MFAAt.Add(max); w.Before(end) {

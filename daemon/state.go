@@ -44,6 +44,9 @@ type keyState struct {
 	lockGen uint64
 	timer   clock.Timer
 	timerAt time.Time
+	// shortLife is the lifetime of the MFA session when it was shorter than
+	// mfa_lead (logged once, shown in status), else 0.
+	shortLife time.Duration
 }
 
 // profState is one served profile.
@@ -55,11 +58,59 @@ type profState struct {
 	role *session.Session
 	// served is what the endpoint hands out; nil when nothing is servable.
 	served atomic.Pointer[snapshot]
+	// renewAt is when the role session is next due for renewal (see
+	// nextRenewal).
+	renewAt time.Time
+	// shortLife is the lifetime of the role session when it was shorter
+	// than refresh_lead (logged once, shown in status), else 0.
+	shortLife time.Duration
 	// refresh backoff after failed role renewals.
 	failures int
 	retryAt  time.Time
 	lastErr  string
 	kicked   atomic.Bool
+}
+
+// setRole makes rs p's role session and schedules its renewal. d.mu is
+// held.
+func (d *Daemon) setRoleLocked(p *profState, rs *session.Session) {
+	p.role = rs
+	p.renewAt = nextRenewal(rs.IssuedAt, rs.Expires(), refreshLead(p.prof))
+	p.shortLife = d.noteLifetime(p.name, "refresh_lead", rs.Lifetime(), refreshLead(p.prof), p.shortLife)
+}
+
+// noteLifetime logs, once rather than at every renewal, that STS issues
+// credentials shorter than a profile's lead, and when that ends. It
+// returns the new value of the profile's shortLife.
+func (d *Daemon) noteLifetime(profile, leadName string, life, lead time.Duration, was time.Duration) time.Duration {
+	if life > lead {
+		if was > 0 {
+			d.log.Info("STS issues credentials longer than the lead again", "profile", profile, "lifetime", life.Round(time.Second), leadName, lead)
+		}
+		return 0
+	}
+	if was == 0 {
+		d.log.Warn("STS issues credentials that last less than the lead: renewing them at half their life, never more than once a minute",
+			"profile", profile, "lifetime", life.Round(time.Second), leadName, lead)
+	}
+	return max(life, time.Nanosecond)
+}
+
+// minRenewGap is the least time between two renewals of one profile.
+const minRenewGap = time.Minute
+
+// nextRenewal is when credentials obtained at got and expiring at exp are
+// due for renewal: lead before they expire, but never sooner than half
+// their life after got, nor sooner than minRenewGap after it. Whatever STS
+// returns — credentials shorter than the lead, or a clock that makes them
+// look so — a profile renews at most once a minute.
+func nextRenewal(got, exp time.Time, lead time.Duration) time.Time {
+	at := exp.Add(-lead)
+	floor := max(exp.Sub(got)/2, minRenewGap)
+	if f := got.Add(floor); at.Before(f) {
+		at = f
+	}
+	return at
 }
 
 // isRole reports whether the profile assumes a role.
@@ -108,8 +159,9 @@ const lapsedServe = 20 * time.Minute
 // lapsedRebuild is how often a lapsed snapshot is rebuilt.
 const lapsedRebuild = 5 * time.Minute
 
-// minServe is the least remaining lifetime worth serving.
-const minServe = time.Minute
+// minServe is the least remaining lifetime worth serving: time for a client
+// to sign and send a request. Renewals are due well before (nextRenewal).
+const minServe = 10 * time.Second
 
 // buildSnapshot prepares what p serves at now, or nil when nothing is valid.
 func buildSnapshot(p *profState, now time.Time) *snapshot {
@@ -117,7 +169,7 @@ func buildSnapshot(p *profState, now time.Time) *snapshot {
 	if s == nil || !s.Valid(now, minServe) {
 		return nil
 	}
-	exp := s.Credentials.Expiration
+	exp := s.Expires()
 	served := exp
 	stale := exp.Add(-minServe)
 	if max := p.key.prof.MFAMaxAge; max > 0 {
@@ -138,7 +190,11 @@ func buildSnapshot(p *profState, now time.Time) *snapshot {
 	}
 	refresh := int64(1<<63 - 1)
 	if p.isRole() {
-		refresh = exp.Add(-refreshLead(p.prof)).UnixNano()
+		at := p.renewAt
+		if p.failures > 0 && p.retryAt.After(at) {
+			at = p.retryAt
+		}
+		refresh = at.UnixNano()
 	}
 	body, _ := json.Marshal(containerCreds{
 		AccessKeyID:     s.Credentials.AccessKeyID,
@@ -167,18 +223,26 @@ func mfaLead(p *configs.Profile) time.Duration {
 }
 
 // codeDueAt is when a new MFA code should be asked for: mfa_lead before the
-// MFA window closes or the MFA session ends, whichever is first.
+// MFA window closes or the MFA session ends, whichever is first — but, as
+// for renewals, never sooner than half the session's life after it was
+// issued, nor sooner than a minute after.
 func codeDueAt(k *keyState) time.Time {
 	if k.mfa == nil {
 		return time.Time{}
 	}
-	end := k.mfa.Credentials.Expiration
+	return nextRenewal(k.mfa.IssuedAt, mfaEnd(k), mfaLead(k.prof))
+}
+
+// mfaEnd is when k's MFA session stops being useful: its expiry, or the
+// end of its MFA window when that is sooner.
+func mfaEnd(k *keyState) time.Time {
+	end := k.mfa.Expires()
 	if max := k.prof.MFAMaxAge; max > 0 {
 		if w := k.mfa.MFAAt.Add(max); w.Before(end) {
 			end = w
 		}
 	}
-	return end.Add(-mfaLead(k.prof))
+	return end
 }
 
 // backoff returns the wait before retry n (1-based): exponential from 5s,

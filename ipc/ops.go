@@ -142,6 +142,11 @@ type ProfileStatus struct {
 	CodeReason string `json:"code_reason,omitempty"`
 	// LastError is the last renewal or code-source failure.
 	LastError string `json:"last_error,omitempty"`
+	// ShortLifetimeSeconds is the lifetime of the credentials STS last
+	// issued for the profile when it was no longer than the profile's lead
+	// (refresh_lead for a role, mfa_lead for an MFA session): they are then
+	// renewed at half their life, at most once a minute.
+	ShortLifetimeSeconds int64 `json:"short_lifetime_seconds,omitempty"`
 }
 
 // UnlockRequest carries an MFA code for a profile, or asks the daemon to

@@ -246,6 +246,9 @@ func (b *Broker) AssumeRole(ctx context.Context, p *configs.Profile, mfa *Sessio
 	if p.ExternalID != "" {
 		in.ExternalId = aws.String(p.ExternalID)
 	}
+	if p.SourceIdentity != "" {
+		in.SourceIdentity = aws.String(p.SourceIdentity)
+	}
 	c := b.client(p.Region, aws.Credentials{AccessKeyID: mfa.Credentials.AccessKeyID,
 		SecretAccessKey: mfa.Credentials.SecretAccessKey, SessionToken: mfa.Credentials.SessionToken, Source: "mfad"}, false)
 	at := b.clock.Now()

@@ -77,6 +77,21 @@ type Session struct {
 	IssuedAt time.Time `json:"issued_at"`
 	// Credentials are the temporary credentials; Expiration is what STS returned.
 	Credentials Credentials `json:"credentials"`
+	// ClockOffset is how far STS's clock was ahead of this machine's when
+	// the credentials were issued (negative: behind), when it was off by
+	// more than the measurement's error; see Broker.ClockSkew.
+	ClockOffset time.Duration `json:"clock_offset,omitempty"`
+}
+
+// Expires is when the credentials expire on this machine's clock: STS's
+// Expiration moved by the clock offset measured when they were issued.
+func (s *Session) Expires() time.Time {
+	return s.Credentials.Expiration.Add(-s.ClockOffset)
+}
+
+// Lifetime is how long the credentials lasted when STS issued them.
+func (s *Session) Lifetime() time.Duration {
+	return s.Expires().Sub(s.IssuedAt)
 }
 
 // cacheVersion is the version of the cached form written by Save.
@@ -107,7 +122,7 @@ func (s *Session) LogValue() slog.Value {
 // Valid reports whether the credentials are still usable at now, with at
 // least margin to spare. It compares wall-clock times.
 func (s *Session) Valid(now time.Time, margin time.Duration) bool {
-	return s != nil && now.Round(0).Add(margin).Before(s.Credentials.Expiration)
+	return s != nil && now.Round(0).Add(margin).Before(s.Expires())
 }
 
 // MFAAge is how long ago the MFA code was accepted, at now.

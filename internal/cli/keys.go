@@ -145,6 +145,9 @@ func (a *App) readAccessKey(fromEnv bool) (keystore.AccessKey, error) {
 		if k.AccessKeyID == "" || k.SecretAccessKey == "" {
 			return k, errors.New("--env: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 		}
+		if a.getenv("AWS_SESSION_TOKEN") != "" || a.getenv("AWS_SECURITY_TOKEN") != "" {
+			return keystore.AccessKey{}, errors.New("--env: AWS_SESSION_TOKEN is set, so these are temporary credentials, and mfad needs the IAM user's long-term key; from aws-vault, run `aws-vault exec --no-session PROFILE -- mfad add PROFILE --env`")
+		}
 		return k, nil
 	}
 	if f, ok := a.Stdin.(*os.File); ok && isTerminal(f) {
@@ -257,7 +260,11 @@ type listEntry struct {
 	RoleARN   string   `json:"role_arn,omitempty"`
 	Source    string   `json:"source_profile,omitempty"`
 	Sources   []string `json:"defined_in,omitempty"`
-	// Session is "unlocked", "locked", or "unknown" when no daemon runs.
+	// NotServed says why mfad does not serve a profile of the AWS config
+	// file that concerns MFA.
+	NotServed string `json:"not_served,omitempty"`
+	// Session is "unlocked", "locked", "not served", or "unknown" when no
+	// daemon runs.
 	Session           string    `json:"session"`
 	SessionExpiration time.Time `json:"session_expiration,omitzero"`
 }
@@ -285,6 +292,9 @@ func newListCmd(app *App) *cobra.Command {
 			for _, n := range cfg.ProfileNames() {
 				names[n] = true
 			}
+			for n := range cfg.NotServed {
+				names[n] = true
+			}
 			status, daemonErr := ask(ctx, app, (*ipc.Client).Status, ipc.StatusRequest{})
 			states := map[string]ipc.ProfileStatus{}
 			for _, s := range status.Profiles {
@@ -299,7 +309,9 @@ func newListCmd(app *App) *cobra.Command {
 				if k, err := keystore.GetAccessKey(ctx, st, n); err == nil {
 					e.HasKey, e.Keystore, e.KeyID = true, st.Backend(), k.AccessKeyID
 				}
-				if daemonErr == nil {
+				if why, ok := cfg.NotServed[n]; ok && cfg.Profiles[n] == nil {
+					e.NotServed, e.Session = why, "not served"
+				} else if daemonErr == nil {
 					if s, ok := states[n]; ok {
 						e.Session = "locked"
 						if s.Unlocked {
@@ -338,6 +350,11 @@ func newListCmd(app *App) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Profile, key, dash(r.MFASerial), dash(r.RoleARN), r.Session)
 			}
 			tw.Flush()
+			for _, r := range rows {
+				if r.NotServed != "" {
+					fmt.Fprintf(out, "%s is not served: %s.\n", r.Profile, r.NotServed)
+				}
+			}
 			if daemonErr != nil && errors.Is(daemonErr, ipc.ErrNoDaemon) {
 				fmt.Fprintln(out, "(no daemon is running: session state unknown; start it with `mfad daemon`)")
 			}

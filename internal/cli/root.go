@@ -134,7 +134,7 @@ Try it with no AWS account:  mfad sandbox -- aws sts get-caller-identity`,
 		newDaemonCmd(app), newEnvCmd(app), newExecCmd(app), newCredentialProcessCmd(app),
 		newTokensCmd(app), newTOTPCmd(app), newSandboxCmd(app), newPolicyCmd(),
 		newAuditCmd(app), newExportCmd(app),
-		newServiceCmd(app),
+		newServiceCmd(app), newImportCmd(app), newDoctorCmd(app),
 	)
 	addProfileCompletions(app, root)
 	return root

@@ -36,8 +36,9 @@ on the terminal with hidden input; it goes to the daemon over the control socket
 
 With mfa_source process or totp, unlock asks the daemon to get the code from that source
 (a YubiKey touch through mfa_process, or the TOTP secret), and falls back to the terminal
-when that fails. Otherwise the code is asked for on the terminal. --code-stdin reads it from standard input (for
-scripts and password managers). --code CODE puts the code in the process's argument list,
+when that fails. Otherwise the code is asked for on the terminal. --code-stdin reads it from
+standard input (for scripts and password managers). --code CODE puts the code in the process's
+argument list,
 where other local users can see it while it runs: prefer --code-stdin.`,
 		Example: `  mfad unlock work
   ykman oath accounts code --single work | mfad unlock work --code-stdin`,
@@ -322,6 +323,9 @@ func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
 		}
 		if p.LastError != "" {
 			fmt.Fprintf(w, "\n%s: last error: %s", p.Profile, p.LastError)
+		}
+		if p.ShortLifetimeSeconds > 0 {
+			fmt.Fprintf(w, "\n%s: STS issues credentials lasting %s, less than the profile's lead: they are renewed at half their life, at most once a minute", p.Profile, fmtDur(time.Duration(p.ShortLifetimeSeconds)*time.Second))
 		}
 		if p.SuggestedMFAMaxAgeSeconds > 0 {
 			fmt.Fprintf(w, "\n%s: its policy files require an MFA no older than %s: set mfa_max_age: %s", p.Profile, fmtDur(time.Duration(p.SuggestedMFAMaxAgeSeconds)*time.Second), fmtDur(time.Duration(p.SuggestedMFAMaxAgeSeconds)*time.Second))

@@ -105,7 +105,7 @@ func (e *Emulator) getSessionToken(p *principal, params url.Values, reqID string
 			return nil, aerr
 		}
 	}
-	s := e.issue(KindSession, p.user, nil, "", time.Duration(dur)*time.Second, mfa, now, now)
+	s := e.issue(KindSession, p.user, nil, "", e.lifetime("GetSessionToken", dur), mfa, now, now)
 	return successBody("GetSessionToken", reqID, func(x *xmlDoc) {
 		writeCredentials(x, s)
 	}), nil
@@ -184,7 +184,7 @@ func (e *Emulator) assumeRole(p *principal, params url.Values, reqID string, now
 		return nil, errNotAuthorized(callerARN, roleARN)
 	}
 
-	s := e.issue(KindRole, p.user, r, sessionName, time.Duration(dur)*time.Second, mfa, mfaTime, now)
+	s := e.issue(KindRole, p.user, r, sessionName, e.lifetime("AssumeRole", dur), mfa, mfaTime, now)
 	return successBody("AssumeRole", reqID, func(x *xmlDoc) {
 		x.open("AssumedRoleUser")
 		x.leaf("AssumedRoleId", r.uniqueID+":"+sessionName)
@@ -192,6 +192,16 @@ func (e *Emulator) assumeRole(p *principal, params url.Values, reqID string, now
 		x.close("AssumedRoleUser")
 		writeCredentials(x, s)
 	}), nil
+}
+
+// lifetime is how long credentials asked for dur seconds last: dur, or
+// less under SetMaxLifetime. The caller holds e.mu.
+func (e *Emulator) lifetime(action string, dur int) time.Duration {
+	d := time.Duration(dur) * time.Second
+	if max := e.maxLifetime(action); max > 0 && max < d {
+		return max
+	}
+	return d
 }
 
 // issue creates temporary credentials. The caller holds e.mu.

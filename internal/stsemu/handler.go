@@ -33,17 +33,24 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		aerr = perr
 	)
 	if aerr == nil {
-		if f, ok := e.takeFault(call.Action); ok {
-			if f.Latency > 0 && !waitLatency(r.Context(), f.Latency) {
-				call.Time = e.now()
-				call.Status = statusClientClosed
-				e.record(r.Context(), call)
-				return
-			}
+		e.mu.Lock()
+		latency := e.latency
+		e.mu.Unlock()
+		f, ok := e.takeFault(call.Action)
+		if ok {
+			latency += f.Latency
+		}
+		if latency > 0 && !waitLatency(r.Context(), latency) {
+			call.Time = e.Now()
+			call.Status = statusClientClosed
+			e.record(r.Context(), call)
+			return
+		}
+		if ok {
 			aerr = f.apiError()
 		}
 	}
-	now := e.now()
+	now := e.Now()
 	call.Time = now
 	if aerr == nil {
 		out, aerr = e.handle(r, body, params, reqID, now)

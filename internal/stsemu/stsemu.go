@@ -180,6 +180,61 @@ type Emulator struct {
 	sessions map[string]*session // by temporary access key id
 	calls    []Call
 	faults   []*pendingFault
+	// lifetimes caps the lifetime of issued credentials, by action.
+	lifetimes map[string]time.Duration
+	// latency delays every response.
+	latency time.Duration
+	// offset is added to the clock: STS's time differs from the caller's.
+	offset time.Duration
+}
+
+// SetMaxLifetime makes action ("GetSessionToken" or "AssumeRole"; "" for
+// both) issue credentials that last at most d, whatever duration was asked
+// for: STS may return credentials that expire sooner than requested. Zero
+// removes the cap.
+func (e *Emulator) SetMaxLifetime(action string, d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lifetimes == nil {
+		e.lifetimes = map[string]time.Duration{}
+	}
+	for _, a := range []string{"GetSessionToken", "AssumeRole"} {
+		if action == "" || action == a {
+			e.lifetimes[a] = d
+		}
+	}
+}
+
+// SetLatency delays every response by d (real time), honouring the
+// request's context; faults' latency adds to it.
+func (e *Emulator) SetLatency(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.latency = d
+}
+
+// SetClockOffset makes the emulator's clock run d ahead of its Now option
+// (behind when negative): a caller whose clock is off by -d. Every time
+// decision follows it: expiries, the Date header, signature time skew and
+// TOTP windows.
+func (e *Emulator) SetClockOffset(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.offset = d
+}
+
+// Now returns the emulator's time.
+func (e *Emulator) Now() time.Time {
+	e.mu.Lock()
+	off := e.offset
+	e.mu.Unlock()
+	return e.now().Add(off)
+}
+
+// maxLifetime is the cap on action's credentials (0 = none). The caller
+// holds e.mu.
+func (e *Emulator) maxLifetime(action string) time.Duration {
+	return e.lifetimes[action]
 }
 
 type user struct {

@@ -837,3 +837,64 @@ func TestSuccessResponseShape(t *testing.T) {
 		t.Errorf("response %d %q:\n%s\nwant:\n%s", r.status, r.header.Get("Content-Type"), r.body, want)
 	}
 }
+
+// TestShortLifetimesLatencyAndClockOffset drives the knobs tests of
+// refresh schedules need: credentials shorter than requested, a latency on
+// every call, and an STS clock that differs from the caller's.
+func TestShortLifetimesLatencyAndClockOffset(t *testing.T) {
+	env := newEnv(t)
+	u := env.addUser("alice")
+	roleARN := env.srv.AddRole("admin", stsemu.RoleOptions{RequireMFA: true})
+
+	// AssumeRole capped at 2 minutes; GetSessionToken unchanged.
+	env.srv.SetMaxLifetime("AssumeRole", 2*time.Minute)
+	issued := env.clock.Now()
+	s := getSessionToken(t, env, u, 3600)
+	if want := issued.Add(time.Hour); !s.Expiration.Equal(want) {
+		t.Fatalf("session expires %v, want %v", s.Expiration, want)
+	}
+	roleClient := env.client(aws.ToString(s.AccessKeyId), aws.ToString(s.SecretAccessKey), aws.ToString(s.SessionToken))
+	out, err := roleClient.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("test"), DurationSeconds: aws.Int32(3600)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := issued.Add(2 * time.Minute); !out.Credentials.Expiration.Equal(want) {
+		t.Fatalf("role expires %v, want the 2-minute cap %v", out.Credentials.Expiration, want)
+	}
+	env.srv.SetMaxLifetime("", 0)
+
+	// A latency on every call.
+	env.srv.SetLatency(30 * time.Millisecond)
+	start := time.Now()
+	if _, err := env.userClient(u).GetCallerIdentity(ctx(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 30*time.Millisecond {
+		t.Fatalf("latency not applied: %v", d)
+	}
+	env.srv.SetLatency(0)
+
+	// STS's clock 45 minutes behind the caller's: a request signed with the
+	// caller's time is refused, with STS's time in the Date header...
+	env.srv.SetClockOffset(-45 * time.Minute)
+	resp := rawPost(t, env.srv.URL, "Action=GetCallerIdentity&Version=2011-06-15")
+	date, err := http.ParseTime(resp.header.Get("Date"))
+	if err != nil || !date.Equal(env.clock.Now().Add(-45*time.Minute).Truncate(time.Second)) {
+		t.Fatalf("Date %q (%v), want STS's time", resp.header.Get("Date"), err)
+	}
+	_, err = env.userClient(u).GetCallerIdentity(ctx(t), nil)
+	apiErr(t, err, "SignatureDoesNotMatch", "")
+	// ...and one signed with STS's time gets credentials on STS's clock.
+	stsNow := func() time.Time { return env.srv.Now() }
+	c := env.client(u.AccessKeyID, u.SecretAccessKey, "", func(o *sts.Options) {
+		o.HTTPSignerV4 = clockSigner{now: stsNow, signer: newV4()}
+	})
+	gst, err := c.GetSessionToken(ctx(t), &sts.GetSessionTokenInput{DurationSeconds: aws.Int32(900),
+		SerialNumber: aws.String(u.MFASerial), TokenCode: aws.String(env.srv.Code(u, env.srv.Now()))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := stsNow().Add(15 * time.Minute); !gst.Credentials.Expiration.Equal(want) {
+		t.Fatalf("expires %v, want %v (STS's clock)", gst.Credentials.Expiration, want)
+	}
+}

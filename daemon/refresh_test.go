@@ -1,0 +1,267 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/c0950fac/mfad/internal/testenv"
+)
+
+// newTestDaemon builds a daemon on e and cleans it up.
+func newTestDaemon(t *testing.T, e *testenv.Env) *Daemon {
+	t.Helper()
+	d, err := New(Options{Config: e.Config, Store: e.Store, Broker: e.Broker(), Clock: e.Clock, Logger: e.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+// quiet waits until no role renewal of p runs.
+func quiet(t *testing.T, p *profState) {
+	t.Helper()
+	testenv.WaitFor(t, "the renewal under way", func() bool { return !p.kicked.Load() })
+}
+
+// checkServable fails unless c is valid now on STS's clock, and the
+// Expiration served is no later than STS's.
+func checkServable(t *testing.T, e *testenv.Env, what string, akid string, served time.Time) {
+	t.Helper()
+	info, ok := e.Emu.SessionInfo(akid)
+	if !ok {
+		t.Fatalf("%s: STS does not know %s", what, akid)
+	}
+	if stsNow := e.Emu.Now(); !stsNow.Before(info.Expiration) {
+		t.Fatalf("%s: served credentials that expired at %v (STS's time is %v)", what, info.Expiration, stsNow)
+	}
+	if skew := e.Emu.Now().Sub(e.Clock.Now()); served.Add(skew).After(info.Expiration) {
+		t.Fatalf("%s: served Expiration %v, later than STS's %v (offset %v)", what, served, info.Expiration, skew)
+	}
+}
+
+// TestShortRoleLifetimesRenewAtABoundedRate: STS issues role credentials
+// of 120 seconds, far less than refresh_lead (20m). The daemon neither
+// renews at once and again (a storm) nor lets them lapse: at most 4 STS
+// calls in the first minute, a renewal before each expiry, no code asked
+// for, no expired credential served, and the short lifetime logged once.
+func TestShortRoleLifetimesRenewAtABoundedRate(t *testing.T) {
+	e := testenv.New(t)
+	e.Emu.SetMaxLifetime("AssumeRole", 120*time.Second)
+	ctx := context.Background()
+	d := newTestDaemon(t, e)
+	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
+		t.Fatal(err)
+	}
+	p := d.profiles["admin"]
+	start := e.Clock.Now()
+	var firstMinute int
+	// Ten minutes in steps of 2 seconds, with clients asking at every step.
+	for e.Clock.Now().Before(start.Add(10 * time.Minute)) {
+		e.Clock.Advance(2 * time.Second)
+		for i := 0; i < 5; i++ {
+			c, err := d.Credentials(ctx, "admin")
+			if err != nil {
+				t.Fatalf("at %v: %v", e.Clock.Now().Sub(start), err)
+			}
+			checkServable(t, e, "at "+e.Clock.Now().Sub(start).String(), c.AccessKeyID, c.Expiration)
+		}
+		quiet(t, p)
+		if e.Clock.Now().Sub(start) <= time.Minute {
+			firstMinute = e.Count("")
+		}
+	}
+	if firstMinute > 4 {
+		t.Errorf("%d STS calls in the first minute, want at most 4", firstMinute)
+	}
+	// One renewal a minute (half of 120 s), no more.
+	if n := e.Count("AssumeRole"); n < 10 || n > 12 {
+		t.Errorf("%d AssumeRole calls in 10 minutes of 120-second credentials, want 10 to 12", n)
+	}
+	if n := e.Count("GetSessionToken"); n != 1 {
+		t.Errorf("%d GetSessionToken calls: renewals must need no code", n)
+	}
+	if n := strings.Count(e.Log.String(), "STS issues credentials that last less than the lead"); n != 1 {
+		t.Errorf("the short lifetime was logged %d times, want once", n)
+	}
+	if st := d.Status("admin")[0]; st.ShortLifetimeSeconds != 120 {
+		t.Errorf("status shows short lifetime %d s, want 120", st.ShortLifetimeSeconds)
+	}
+	if st := d.Status("work")[0]; st.ShortLifetimeSeconds != 0 {
+		t.Errorf("the MFA session's lifetime is not short: %+v", st)
+	}
+}
+
+// TestNothingFresherIsNotSuccess: a renewal that brings credentials
+// expiring no later than those held backs off instead of counting as done.
+func TestNothingFresherIsNotSuccess(t *testing.T) {
+	e := testenv.New(t)
+	ctx := context.Background()
+	d := newTestDaemon(t, e)
+	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
+		t.Fatal(err)
+	}
+	p := d.profiles["admin"]
+	held, _ := d.Credentials(ctx, "admin")
+	// From now on STS issues role sessions ending before the held one.
+	e.Emu.SetMaxLifetime("AssumeRole", 15*time.Minute)
+	e.Clock.Set(testenv.Start.Add(40 * time.Minute)) // the renewal is due
+	quiet(t, p)
+	st := d.Status("admin")[0]
+	if !strings.Contains(st.LastError, "no later than those held") {
+		t.Fatalf("status after a renewal that brought nothing fresher: %+v", st)
+	}
+	c, _ := d.Credentials(ctx, "admin")
+	if c.AccessKeyID != held.AccessKeyID {
+		t.Fatal("the fresher credentials were replaced by older ones")
+	}
+	if next := st.NextRefresh.Sub(e.Clock.Now()); next < minRenewGap {
+		t.Fatalf("next attempt in %v, want at least %v", next, minRenewGap)
+	}
+	calls := e.Count("AssumeRole")
+	for i := 0; i < 20; i++ {
+		if _, err := d.Credentials(ctx, "admin"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quiet(t, p)
+	if n := e.Count("AssumeRole"); n != calls {
+		t.Fatalf("%d STS calls by clients while backing off", n-calls)
+	}
+}
+
+// TestFetchesDuringASlowRenewalNeverWait: 1,000 HTTP clients fetch, each
+// on its own connection, while a renewal takes 2 seconds at STS. They are
+// served the held credentials at once: one STS call, no error, p99 under
+// 100 ms. The role sessions last 120 seconds, so the renewal is due at half
+// their life.
+func TestFetchesDuringASlowRenewalNeverWait(t *testing.T) {
+	const clients = 1000
+	e := testenv.New(t)
+	e.Emu.SetMaxLifetime("AssumeRole", 120*time.Second)
+	ctx := context.Background()
+	d := newTestDaemon(t, e)
+	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
+		t.Fatal(err)
+	}
+	p := d.profiles["admin"]
+	quiet(t, p)
+	tok, err := d.tokens.issue(TokenEnv, "admin", "test", e.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := ListenEndpoint("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := ln.Addr().(*net.TCPAddr).String()
+	srv := NewHTTPServer(d.NewEndpoint(host))
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	url := "http://" + host + CredentialsPath + "admin"
+	fetch := func(c *http.Client) (containerCreds, error) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", tok.Value)
+		resp, err := c.Do(req)
+		if err != nil {
+			return containerCreds{}, err
+		}
+		defer resp.Body.Close()
+		var cc containerCreds
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			return cc, &httpError{status: resp.StatusCode, body: string(b)}
+		}
+		return cc, json.NewDecoder(resp.Body).Decode(&cc)
+	}
+	// Every client opens its connection first.
+	cs := make([]*http.Client, clients)
+	var wg sync.WaitGroup
+	for i := range cs {
+		tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
+		t.Cleanup(tr.CloseIdleConnections)
+		cs[i] = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+		wg.Add(1)
+		go func(c *http.Client) {
+			defer wg.Done()
+			if _, err := fetch(c); err != nil {
+				t.Error(err)
+			}
+		}(cs[i])
+		if i%100 == 99 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	old, _ := d.Credentials(ctx, "admin")
+
+	before := e.Count("AssumeRole")
+	e.Emu.SetLatency(2 * time.Second)
+	// The renewal falls due: it starts in the background and takes 2 s.
+	e.Clock.Set(p.renewAt)
+	if !p.kicked.Load() {
+		t.Fatal("no renewal started")
+	}
+	renewing := time.Now()
+	var failures, expired, fresh atomic.Int32
+	lat := make([]time.Duration, clients)
+	start := make(chan struct{})
+	// The clients come at random moments of the renewal's first 1.5 s.
+	for i, c := range cs {
+		wg.Add(1)
+		delay := time.Duration(rand.Int64N(int64(1500 * time.Millisecond)))
+		go func() {
+			defer wg.Done()
+			<-start
+			time.Sleep(delay)
+			t0 := time.Now()
+			cc, err := fetch(c)
+			lat[i] = time.Since(t0)
+			if err != nil {
+				failures.Add(1)
+				t.Log(err)
+				return
+			}
+			if cc.AccessKeyID != old.AccessKeyID {
+				fresh.Add(1)
+			}
+			exp, err := time.Parse(expiryFormat, cc.Expiration)
+			if err != nil || !exp.After(e.Clock.Now()) {
+				expired.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	during := time.Since(renewing)
+	quiet(t, p)
+	slices.Sort(lat)
+	p50, p99 := lat[clients/2], lat[clients*99/100]
+	t.Logf("%d fetches during a 2 s renewal: p50 %v, p99 %v, max %v, all done %v after it started; %d got the renewed credentials",
+		clients, p50, p99, lat[clients-1], during, fresh.Load())
+	if n := failures.Load(); n != 0 {
+		t.Errorf("%d fetches failed", n)
+	}
+	if n := expired.Load(); n != 0 {
+		t.Errorf("%d fetches got expired credentials", n)
+	}
+	if n := e.Count("AssumeRole") - before; n != 1 {
+		t.Errorf("%d AssumeRole calls, want 1", n)
+	}
+	if during >= 2*time.Second {
+		t.Errorf("the fetches took %v: they waited for the renewal", during)
+	}
+	if p99 >= 100*time.Millisecond {
+		t.Errorf("p99 %v, want under 100 ms", p99)
+	}
+}
