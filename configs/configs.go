@@ -27,6 +27,13 @@ type Config struct {
 	Listen string
 	// STSEndpoint overrides the STS endpoint URL ("" = AWS's own, or AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL).
 	STSEndpoint string
+	// IAMEndpoint overrides the IAM endpoint URL, for key rotation ("" =
+	// AWS's own, or AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL).
+	IAMEndpoint string
+	// SigninEndpoint overrides the console federation endpoint URL, for
+	// `mfad login` ("" = AWS's own for the profile's partition, e.g.
+	// https://signin.aws.amazon.com/federation).
+	SigninEndpoint string
 	// LockOnSleep locks every profile when the system is about to sleep
 	// (Linux, through logind).
 	LockOnSleep bool
@@ -106,6 +113,9 @@ type Profile struct {
 	MFALead time.Duration
 	// PolicyFiles are IAM policy documents that apply to the user, used to suggest MFAMaxAge.
 	PolicyFiles []string
+	// KeyMaxAge is the age past which the profile's access key is due for
+	// rotation (0 = never reported).
+	KeyMaxAge time.Duration
 	// Sources says where the profile was defined: "mfad", "aws" or both.
 	Sources []string
 }

@@ -81,7 +81,7 @@ func TestSetValue(t *testing.T) {
 		t.Errorf("Listen %q, LockOnSleep %v", c.Listen, c.LockOnSleep)
 	}
 	for _, bad := range []string{"profiles", "keyring", "colour"} {
-		if err := SetValue(file, bad, "x"); err == nil || !strings.Contains(err.Error(), "use one of listen") {
+		if err := SetValue(file, bad, "x"); err == nil || !strings.Contains(err.Error(), "use one of iam_endpoint, listen") {
 			t.Errorf("SetValue(%q): %v", bad, err)
 		}
 	}

@@ -2,13 +2,17 @@ package configs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/c0950fac/mfad/internal/fileutil"
 )
 
 // SetProfileValue sets profiles.PROFILE.KEY to value in the mfad
@@ -82,10 +86,27 @@ func SetValue(file, key, value string) error {
 	})
 }
 
+// editTimeout bounds the wait for another mfad process editing the same
+// configuration file.
+const editTimeout = 30 * time.Second
+
 // editFile reads file's YAML document (an empty one when the file is
 // missing), lets edit change its top-level mapping, and writes it back
-// atomically.
+// atomically. Edits by several processes at once are serialised by a lock
+// file beside it (FILE.lock), and the file is read under the lock, so no
+// edit is lost.
 func editFile(file string, edit func(root *yaml.Node) error) error {
+	dir := filepath.Dir(file)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), editTimeout)
+	defer cancel()
+	unlock, err := fileutil.Lock(ctx, file+".lock")
+	if err != nil {
+		return fmt.Errorf("edit %s: %w", file, err)
+	}
+	defer unlock()
 	var doc yaml.Node
 	b, err := os.ReadFile(file)
 	switch {
@@ -115,7 +136,7 @@ func editFile(file string, edit func(root *yaml.Node) error) error {
 	if err := enc.Encode(&doc); err != nil {
 		return fmt.Errorf("encode %s: %w", file, err)
 	}
-	return writeAtomic(file, out.Bytes())
+	return fileutil.WriteFileAtomic(file, out.Bytes(), 0o600)
 }
 
 // mappingChild returns the mapping under key in m, adding it when absent.
@@ -147,45 +168,17 @@ func setScalar(m *yaml.Node, key, value string) {
 	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, &yaml.Node{Kind: yaml.ScalarNode, Value: value})
 }
 
-// writeAtomic writes data to path through a synced temporary file and a
-// rename, creating the directory (0700) when needed; the file is 0600.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, ".config-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
 // ReplaceFile writes data to path atomically (a synced temporary file in the
-// same directory, then a rename), as a file only its owner can read. When
-// path is a symbolic link, the file it points to is replaced, so that the
-// link survives.
+// same directory, then a rename), as a file only its owner can read,
+// creating the directory (0700) when needed. When path is a symbolic link,
+// the file it points to is replaced, so that the link survives.
 func ReplaceFile(path string, data []byte) error {
 	if target, err := filepath.EvalSymlinks(path); err == nil {
 		path = target
 	}
-	return writeAtomic(path, data)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	return fileutil.WriteFileAtomic(path, data, 0o600)
 }

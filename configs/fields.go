@@ -32,6 +32,8 @@ const (
 	keyProfiles       = "profiles"
 	keyListen         = "listen"
 	keySTSEndpoint    = "sts_endpoint"
+	keyIAMEndpoint    = "iam_endpoint"
+	keySigninEndpoint = "signin_endpoint"
 	keyKeyringBackend = "backend"
 	keyKeyringFile    = "file"
 	keyLockOnSleep    = "lock_on_sleep"
@@ -57,11 +59,12 @@ const (
 	keyRefreshLead       = "refresh_lead"
 	keyMFALead           = "mfa_lead"
 	keyPolicyFiles       = "policy_files"
+	keyKeyMaxAge         = "key_max_age"
 )
 
 // topKeys lists the keys allowed at the top level of the file.
 func topKeys() []string {
-	return []string{keyKeyring, keyListen, keyLockOnScreen, keyLockOnSleep, keyProfiles, keySTSEndpoint}
+	return []string{keyIAMEndpoint, keyKeyring, keyListen, keyLockOnScreen, keyLockOnSleep, keyProfiles, keySigninEndpoint, keySTSEndpoint}
 }
 
 // keyringKeys lists the keys allowed under keyring.
@@ -89,13 +92,14 @@ func profileKeys() []keySpec {
 		{keyRefreshLead, kindDuration},
 		{keyMFALead, kindDuration},
 		{keyPolicyFiles, kindPaths},
+		{keyKeyMaxAge, kindDuration},
 	}
 }
 
 // keyPaths lists every key the configuration file accepts, as dotted paths;
 // profile keys appear as "profiles.NAME.KEY".
 func keyPaths() []string {
-	paths := []string{"keyring." + keyKeyringBackend, "keyring." + keyKeyringFile, keyListen, keySTSEndpoint, keyLockOnSleep, keyLockOnScreen}
+	paths := []string{"keyring." + keyKeyringBackend, "keyring." + keyKeyringFile, keyListen, keySTSEndpoint, keyIAMEndpoint, keySigninEndpoint, keyLockOnSleep, keyLockOnScreen}
 	for _, k := range profileKeys() {
 		paths = append(paths, "profiles.NAME."+k.key)
 	}
@@ -321,6 +325,8 @@ func setProfileField(p *Profile, key string, v any) {
 		p.MFALead = v.(time.Duration)
 	case keyPolicyFiles:
 		p.PolicyFiles = append([]string(nil), v.([]string)...)
+	case keyKeyMaxAge:
+		p.KeyMaxAge = v.(time.Duration)
 	default:
 		panic("configs: setProfileField: unknown key " + key)
 	}

@@ -86,7 +86,7 @@ func readFile(path, namedBy string) (*fileLayer, error) {
 	sort.Strings(tops)
 	for _, top := range tops {
 		switch top {
-		case keyListen, keySTSEndpoint:
+		case keyListen, keySTSEndpoint, keyIAMEndpoint, keySigninEndpoint:
 			f.decodeTop(top, v.Get(top), &errs)
 		case keyLockOnSleep, keyLockOnScreen:
 			f.decodeTopKind(top, kindBool, v.Get(top), &errs)

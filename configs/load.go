@@ -54,6 +54,8 @@ type LoadOptions struct {
 //
 //	MFAD_LISTEN           listen
 //	MFAD_STS_ENDPOINT     sts_endpoint
+//	MFAD_IAM_ENDPOINT     iam_endpoint
+//	MFAD_SIGNIN_ENDPOINT  signin_endpoint
 //	MFAD_KEYRING_BACKEND  keyring.backend
 //	MFAD_KEYRING_FILE     keyring.file
 //	MFAD_LOCK_ON_SLEEP    lock_on_sleep
@@ -182,6 +184,8 @@ func (l *loader) loadTop() {
 	}{
 		{keyListen, "MFAD_LISTEN", &c.Listen, false},
 		{keySTSEndpoint, "MFAD_STS_ENDPOINT", &c.STSEndpoint, false},
+		{keyIAMEndpoint, "MFAD_IAM_ENDPOINT", &c.IAMEndpoint, false},
+		{keySigninEndpoint, "MFAD_SIGNIN_ENDPOINT", &c.SigninEndpoint, false},
 		{"keyring.backend", "MFAD_KEYRING_BACKEND", &c.Keyring.Backend, false},
 		{"keyring.file", "MFAD_KEYRING_FILE", &c.Keyring.File, true},
 	}
@@ -229,9 +233,13 @@ func (l *loader) loadTop() {
 	if err := validateListen(c.Listen); err != nil {
 		l.fail("listen %q (%s): %w", c.Listen, origin[keyListen], err)
 	}
-	if c.STSEndpoint != "" {
-		if err := validateEndpoint(c.STSEndpoint); err != nil {
-			l.fail("sts_endpoint %q (%s): %w", c.STSEndpoint, origin[keySTSEndpoint], err)
+	for _, e := range []struct{ key, value string }{
+		{keySTSEndpoint, c.STSEndpoint}, {keyIAMEndpoint, c.IAMEndpoint}, {keySigninEndpoint, c.SigninEndpoint},
+	} {
+		if e.value != "" {
+			if err := validateEndpoint(e.value); err != nil {
+				l.fail("%s %q (%s): %w", e.key, e.value, origin[e.key], err)
+			}
 		}
 	}
 	switch c.Keyring.Backend {

@@ -254,7 +254,7 @@ func TestUnknownKeys(t *testing.T) {
 		want       []string
 	}{
 		{"profile typo", "profiles:\n  work:\n    mfa_serail: x\n", []string{"config.yaml:3", "unknown key profiles.work.mfa_serail", "did you mean mfa_serial?", "mfa_process_timeout", "source_profile"}},
-		{"top-level typo", "listne: 127.0.0.1:0\n", []string{"config.yaml:1", "unknown key listne", "did you mean listen?", "keyring, listen, lock_on_screen_lock, lock_on_sleep, profiles, sts_endpoint"}},
+		{"top-level typo", "listne: 127.0.0.1:0\n", []string{"config.yaml:1", "unknown key listne", "did you mean listen?", "iam_endpoint, keyring, listen, lock_on_screen_lock, lock_on_sleep, profiles, signin_endpoint, sts_endpoint"}},
 		{"keyring typo", "keyring:\n  backnd: os\n", []string{"config.yaml:2", "unknown key keyring.backnd", "did you mean backend?"}},
 		{"unrelated key lists valid keys", "profiles:\n  work:\n    colour: blue\n", []string{"unknown key profiles.work.colour", "valid keys here: external_id"}},
 		{"dotted key", "keyring.backend: os\n", []string{"dotted keys are not supported"}},

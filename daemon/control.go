@@ -50,6 +50,10 @@ func (d *Daemon) Status(names ...string) []ProfileStatus {
 				st.CodeReason = fmt.Sprintf("the MFA window of profile %s closed at %s", k.name, m.MFAAt.Add(k.prof.MFAMaxAge).Local().Format("15:04"))
 			}
 		}
+		if p.locked {
+			st.Unlocked, st.RoleLocked = false, true
+			st.NeedCode, st.CodeReason, st.WindowLapsed = false, "", false
+		}
 		if p.role != nil {
 			st.RoleExpiration = p.role.Expires()
 		}
@@ -58,6 +62,11 @@ func (d *Daemon) Status(names ...string) []ProfileStatus {
 		}
 		if k.timer != nil {
 			st.NextRefresh = k.timerAt
+		}
+		st.AccessKeyID, st.KeyCreated = k.keyID, k.keyCreated
+		if max := k.prof.KeyMaxAge; max > 0 {
+			st.KeyMaxAgeSeconds = int64(max / time.Second)
+			st.RotationDue = !k.keyCreated.IsZero() && !now.Before(k.keyCreated.Add(max))
 		}
 		if p.kicked.Load() {
 			st.NextRefresh = now // a renewal is under way
@@ -157,6 +166,7 @@ func controlRoutes() map[string]route {
 		ipc.OpHold.Name():        handle(ipc.OpHold, (*control).Hold),
 		ipc.OpAdopt.Name():       handle(ipc.OpAdopt, (*control).Adopt),
 		ipc.OpPassphrase.Name():  handle(ipc.OpPassphrase, (*control).Passphrase),
+		ipc.OpRotate.Name():      handle(ipc.OpRotate, (*control).Rotate),
 	}
 }
 
@@ -188,6 +198,11 @@ func (c *control) Passphrase(ctx context.Context, in ipc.PassphraseRequest) (ipc
 		return ipc.StatusReply{}, err
 	}
 	return c.d.statusReply(), nil
+}
+
+// Rotate implements ipc.Control.
+func (c *control) Rotate(ctx context.Context, in ipc.RotateRequest) (ipc.RotateReply, error) {
+	return c.d.RotateKey(ctx, in.Profile)
 }
 
 // Unlock implements ipc.Control.

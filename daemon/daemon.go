@@ -43,8 +43,9 @@ type Options struct {
 	// Logger receives the daemon's log; nil = discard.
 	Logger *slog.Logger
 	// CodeSource returns the MFA code source of a key profile; nil = codes
-	// come only from `mfad unlock`.
-	CodeSource func(p *configs.Profile) (mfacode.Source, error)
+	// come only from `mfad unlock`. ctx bounds the code request the source
+	// is built for.
+	CodeSource func(ctx context.Context, p *configs.Profile) (mfacode.Source, error)
 	// Guard enforces that no code is used twice; nil = a guard on Clock.
 	Guard *mfacode.OnceGuard
 	// Audit receives the audit log, one JSON line (audit.Entry) per
@@ -54,8 +55,14 @@ type Options struct {
 	// demand, when mfa_max_age is unset; nil = no suggestions.
 	SuggestMaxAge func(p *configs.Profile) (time.Duration, bool)
 	// Desktop says where to watch for sleep and screen lock when the
-	// configuration sets lock_on_sleep or lock_on_screen_lock.
+	// configuration sets lock_on_sleep or lock_on_screen_lock (while Run
+	// serves).
 	Desktop DesktopOptions
+	// IAMEndpoint overrides the IAM endpoint key rotation calls ("" = AWS's).
+	IAMEndpoint string
+	// SigninEndpoint overrides the console federation endpoint ("" = AWS's
+	// for each profile's partition).
+	SigninEndpoint string
 }
 
 // Daemon holds sessions and serves credentials. Create it with New.
@@ -65,8 +72,12 @@ type Daemon struct {
 	broker *session.Broker
 	clock  clock.Clock
 	log    *slog.Logger
-	source func(p *configs.Profile) (mfacode.Source, error)
+	source func(ctx context.Context, p *configs.Profile) (mfacode.Source, error)
 	guard  *mfacode.OnceGuard
+	// iamEndpoint and signinEndpoint override AWS's (Options).
+	iamEndpoint, signinEndpoint string
+	// desktop says what Run watches for sleep and screen lock.
+	desktop DesktopOptions
 
 	// mu guards the session state in keys and profiles (not snapshots, which
 	// are atomic).
@@ -98,13 +109,16 @@ type Daemon struct {
 	wg     sync.WaitGroup
 }
 
-// New builds a Daemon for every profile in the configuration.
+// New builds a Daemon for every profile in the configuration. It starts
+// nothing: Run serves and starts the daemon's background work, and the
+// daemon's methods may be called without Run (renewal timers are armed by
+// Unlock and Restore). Close releases it.
 func New(o Options) (*Daemon, error) {
 	if o.Config == nil || o.Store == nil || o.Broker == nil {
 		return nil, errors.New("daemon: Config, Store and Broker are required")
 	}
 	d := &Daemon{cfg: o.Config, store: o.Store, broker: o.Broker, clock: o.Clock, log: o.Logger,
-		source: o.CodeSource, guard: o.Guard,
+		source: o.CodeSource, guard: o.Guard, desktop: o.Desktop, iamEndpoint: o.IAMEndpoint, signinEndpoint: o.SigninEndpoint,
 		keys: map[string]*keyState{}, profiles: map[string]*profState{}}
 	if d.clock == nil {
 		d.clock = clock.System{}
@@ -148,7 +162,6 @@ func New(o Options) (*Daemon, error) {
 		}
 	}
 	sort.Strings(d.names)
-	d.startDesktop(o.Desktop)
 	return d, nil
 }
 
@@ -173,6 +186,14 @@ func (d *Daemon) Close() {
 // Restore loads cached sessions from the keystore, so that a restart needs
 // no new MFA code. It makes no STS call.
 func (d *Daemon) Restore(ctx context.Context) error {
+	d.mu.Lock()
+	ks := d.sortedKeys()
+	d.mu.Unlock()
+	for _, k := range ks {
+		if key, err := keystore.GetAccessKey(ctx, d.store, k.name); err == nil {
+			d.noteKey(k, key)
+		}
+	}
 	now := d.clock.Now()
 	var errs []error
 	d.mu.Lock()
@@ -238,15 +259,35 @@ const ErrLocked = ipc.CodeLocked
 
 // lockedError says how to unlock a profile.
 func lockedError(p *profState) error {
+	if p.locked {
+		return fmt.Errorf("profile %s is %w: run `mfad unlock %s`", p.name, ErrLocked, p.name)
+	}
 	return fmt.Errorf("profile %s is %w: run `mfad unlock %s`", p.name, ErrLocked, p.key.name)
 }
 
 // Unlock exchanges code for an MFA session of name's key profile, then
-// assumes name's role when it has one. It returns name's status.
+// assumes name's role when it has one. It returns name's status. A role
+// profile locked on its own while its key profile's MFA session is still
+// valid is unlocked with no code ("").
 func (d *Daemon) Unlock(ctx context.Context, name, code string) (ProfileStatus, error) {
 	p, err := d.profile(name)
 	if err != nil {
 		return ProfileStatus{}, err
+	}
+	if code == "" && p.isRole() {
+		d.mu.Lock()
+		valid := p.key.mfa != nil && p.key.mfa.Valid(d.clock.Now(), minServe)
+		if valid {
+			p.locked = false
+		}
+		d.mu.Unlock()
+		if valid {
+			d.log.Info("unlocked", "profile", p.name)
+			if _, err := d.renewRole(ctx, p); err != nil {
+				return d.Status(name)[0], err
+			}
+			return d.Status(name)[0], nil
+		}
 	}
 	if err := session.ValidateCode(code); err != nil {
 		return ProfileStatus{}, err
@@ -271,6 +312,9 @@ func (d *Daemon) Unlock(ctx context.Context, name, code string) (ProfileStatus, 
 // locked since *gen was read: a lock wins over a fetch under way.
 func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string, gen *uint64) error {
 	v, err, _ := d.sf.Do("unlock/"+k.name, func() (any, error) {
+		// A rotation in progress decides which key is stored.
+		k.keyMu.Lock()
+		defer k.keyMu.Unlock()
 		key, err := keystore.GetAccessKey(ctx, d.store, k.name)
 		if err != nil {
 			if errors.Is(err, keystore.ErrNotFound) {
@@ -278,6 +322,7 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string, gen *u
 			}
 			return nil, err
 		}
+		d.noteKey(k, key)
 		s, err := d.broker.GetSessionToken(ctx, session.UnlockInput{Profile: k.prof, Key: key, Code: code})
 		// A code STS refused before checking it (a wrong mfa_serial, say)
 		// was not used: it may be entered again once the cause is fixed.
@@ -313,7 +358,8 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string, gen *u
 	var roles []*profState
 	for _, p := range k.dependents {
 		if p.isRole() {
-			p.role = nil
+			// A new code unlocks every profile made from it.
+			p.role, p.locked = nil, false
 			p.failures, p.retryAt, p.lastErr = 0, time.Time{}, ""
 			roles = append(roles, p)
 		}
@@ -349,7 +395,7 @@ func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error)
 			d.mu.Lock()
 			mfa := p.key.mfa
 			now := d.clock.Now()
-			if mfa == nil || !mfa.Valid(now, minServe) {
+			if p.locked || mfa == nil || !mfa.Valid(now, minServe) {
 				d.mu.Unlock()
 				return nil, lockedError(p)
 			}
@@ -365,6 +411,11 @@ func (d *Daemon) renewRole(ctx context.Context, p *profState) (*snapshot, error)
 			rs, err := d.broker.AssumeRole(cctx, p.prof, mfa)
 			now = d.clock.Now()
 			d.mu.Lock()
+			if p.locked {
+				// Locked during the call: keep nothing.
+				d.mu.Unlock()
+				return nil, lockedError(p)
+			}
 			if p.key.mfa != mfa && attempt < 3 {
 				// The MFA session changed during the call: whatever the
 				// outcome, assume the role again from the new one.
@@ -481,14 +532,34 @@ func (d *Daemon) rebuildLocked(k *keyState, now time.Time) {
 	d.release.schedule()
 }
 
-// Lock drops name's key profile's MFA session, and the role sessions made
-// from it, from memory and from the keystore.
+// Lock locks name. A role profile's role session is dropped from memory
+// and the keystore, and the role is not assumed again until name is
+// unlocked; its key profile's MFA session and other roles are untouched.
+// A key profile's MFA session is dropped with every role session made
+// from it.
 func (d *Daemon) Lock(ctx context.Context, name string) ([]string, error) {
 	p, err := d.profile(name)
 	if err != nil {
 		return nil, err
 	}
+	if p.isRole() {
+		return d.lockRole(ctx, p)
+	}
 	return d.lockKey(ctx, p.key)
+}
+
+// lockRole locks one role profile.
+func (d *Daemon) lockRole(ctx context.Context, p *profState) ([]string, error) {
+	d.mu.Lock()
+	p.locked = true
+	p.role = nil
+	p.served.Store(nil)
+	p.failures, p.retryAt, p.lastErr = 0, time.Time{}, ""
+	d.scheduleLocked(p.key, d.clock.Now())
+	d.mu.Unlock()
+	err := session.DropRole(ctx, d.store, p.name)
+	d.log.Info("locked", "profiles", []string{p.name})
+	return []string{p.name}, err
 }
 
 // LockAll locks every profile.

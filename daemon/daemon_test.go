@@ -40,7 +40,7 @@ func newDaemon(t *testing.T, e *testenv.Env, src mfacode.Source) *daemon.Daemon 
 	t.Helper()
 	d, err := newDaemonWith(t, e, func(o *daemon.Options) {
 		if src != nil {
-			o.CodeSource = func(*configs.Profile) (mfacode.Source, error) { return src, nil }
+			o.CodeSource = func(context.Context, *configs.Profile) (mfacode.Source, error) { return src, nil }
 		}
 	})
 	if err != nil {

@@ -37,7 +37,8 @@ func (d *Daemon) lockFor(ctx context.Context, why string) {
 
 // startDesktop starts watching the desktop when the configuration asks
 // for it. The watcher stops when the daemon closes.
-func (d *Daemon) startDesktop(o DesktopOptions) {
+func (d *Daemon) startDesktop() {
+	o := d.desktop
 	sleep, screen := d.cfg.LockOnSleep, d.cfg.LockOnScreenLock
 	if !sleep && !screen {
 		return

@@ -173,6 +173,29 @@ func desktopDaemon(t *testing.T, e *testenv.Env, addr string) *daemon.Daemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
+	// The watcher runs while the daemon serves.
+	dir, err := os.MkdirTemp("", "mfad-desk-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Run(ctx, daemon.RunOptions{RuntimeDir: dir, Listen: "127.0.0.1:0", Ready: func(string) { close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 	return d
 }
 

@@ -11,6 +11,18 @@ import (
 	"time"
 )
 
+// StatusLocked (423 Locked) answers a request for a locked or lapsed
+// profile, one that only a person can unlock. Retrying cannot help, so the
+// status is one that makes each SDK give up soonest: the AWS SDK for Go v2
+// retries a container-credentials answer of 5xx or 429 (its own client, and
+// again the service client's retryer, which wraps credential retrieval),
+// and no other 4xx; botocore and the AWS CLI retry every non-200 answer
+// twice, a second apart, whatever its status; the JavaScript SDK v3's
+// default chain makes 1 + 3 requests a second apart (fromHttp) then one more
+// (fromContainerMetadata), whatever the status. 403 is the answer for a
+// wrong token.
+const StatusLocked = http.StatusLocked
+
 // CredentialsPath is the endpoint path prefix; a profile is served at
 // CredentialsPath + NAME.
 const CredentialsPath = "/v1/credentials/"
@@ -90,9 +102,12 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		snap, err = e.d.serve(ctx, p)
 		cancel()
 		if err != nil {
+			// A profile that needs a person gets a status no SDK retries
+			// (see StatusLocked); a renewal that failed at STS may work on
+			// the next try.
 			status, code := http.StatusServiceUnavailable, "CredentialsUnavailable"
 			if errors.Is(err, ErrLocked) {
-				code = "ProfileLocked"
+				status, code = StatusLocked, "ProfileLocked"
 			}
 			e.fail(w, r, status, code, err.Error(), name, tok.ID, "")
 			return

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/c0950fac/mfad/daemon"
 	"github.com/c0950fac/mfad/internal/testenv"
+	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/session"
 )
 
@@ -36,5 +39,64 @@ func TestWrongSerialIsNotAWrongCode(t *testing.T) {
 	// A wrong code is still a wrong code, and a code is accepted once.
 	if _, err := d.Unlock(ctx, "work", code); err == nil || errors.Is(err, session.ErrWrongMFASerial) {
 		t.Fatalf("reused code: %v", err)
+	}
+}
+
+// Locking a role profile locks that profile only: its source's MFA session
+// and stored session stay, and the role is not assumed again behind the
+// user's back. Unlocking it needs no code while the MFA session lasts.
+func TestLockRoleProfileOnly(t *testing.T) {
+	e := testenv.New(t)
+	ctx := context.Background()
+	d := newDaemon(t, e, nil)
+	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
+		t.Fatal(err)
+	}
+	work, err := d.Credentials(ctx, "work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	locked, err := d.Lock(ctx, "admin")
+	if err != nil || strings.Join(locked, ",") != "admin" {
+		t.Fatalf("locked %v %v", locked, err)
+	}
+	if c, err := d.Credentials(ctx, "work"); err != nil || c.AccessKeyID != work.AccessKeyID {
+		t.Fatalf("work after locking admin: %v %v", c, err)
+	}
+	if _, err := e.Store.Get(ctx, "work", keystore.SessionItem); err != nil {
+		t.Fatalf("work's stored MFA session: %v", err)
+	}
+	if _, err := e.Store.Get(ctx, "admin", keystore.RoleSessionItem); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("admin's role session still stored: %v", err)
+	}
+	assumes := e.Count("AssumeRole")
+	e.Clock.Advance(time.Minute) // timers that would renew the role fire
+	_, err = d.Credentials(ctx, "admin")
+	if !errors.Is(err, daemon.ErrLocked) || !strings.Contains(err.Error(), "mfad unlock admin") {
+		t.Fatalf("admin after lock: %v", err)
+	}
+	if n := e.Count("AssumeRole") - assumes; n != 0 {
+		t.Fatalf("a locked role was assumed %d times", n)
+	}
+	if st := d.Status("admin")[0]; st.Unlocked || !st.RoleLocked {
+		t.Fatalf("status %+v", st)
+	}
+	// No code needed: the MFA session is valid.
+	gst := e.Count("GetSessionToken")
+	if _, err := d.Unlock(ctx, "admin", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Credentials(ctx, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if e.Count("GetSessionToken") != gst {
+		t.Fatal("unlocking a locked role called GetSessionToken")
+	}
+	// Locking the key profile still locks everything made from it.
+	if locked, err := d.Lock(ctx, "work"); err != nil || strings.Join(locked, ",") != "admin,work" && strings.Join(locked, ",") != "work,admin" {
+		t.Fatalf("lock work: %v %v", locked, err)
+	}
+	if _, err := d.Unlock(ctx, "admin", ""); err == nil {
+		t.Fatal("a role unlocked with no code while its MFA session is locked")
 	}
 }

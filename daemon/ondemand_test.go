@@ -63,7 +63,7 @@ func TestLockedProcessProfileAsksItsSourceOnDemand(t *testing.T) {
 	if _, err := d.Unlock(ctx, "work", e.Code()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Lock(ctx, "admin"); err != nil {
+	if _, err := d.Lock(ctx, "work"); err != nil {
 		t.Fatal(err)
 	}
 	// Every request while the source runs answers at once: locked.

@@ -7,12 +7,18 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/c0950fac/mfad/internal/testenv"
 )
@@ -263,5 +269,72 @@ func TestFetchesDuringASlowRenewalNeverWait(t *testing.T) {
 	}
 	if p99 >= 100*time.Millisecond {
 		t.Errorf("p99 %v, want under 100 ms", p99)
+	}
+}
+
+// TestLockedProfileOneRequestPerGoSDKCall: an STS call made by the AWS SDK
+// for Go v2 on a locked profile fetches from the endpoint once, and shows
+// what to run. A 503 would make it fetch several times per call: the
+// credentials client retries it, and the service client's retryer, which
+// wraps credential retrieval, retries that again.
+func TestLockedProfileOneRequestPerGoSDKCall(t *testing.T) {
+	e := testenv.New(t)
+	d := newTestDaemon(t, e)
+	tok, err := d.tokens.issue(TokenEnv, "work", "test", e.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := ListenEndpoint("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := ln.Addr().(*net.TCPAddr).String()
+	var n atomic.Int32
+	ep := d.NewEndpoint(host)
+	srv := NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		ep.ServeHTTP(w, r)
+	}))
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	// The same SDK against an endpoint that answers 503, for comparison.
+	unavailable := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"code":"ProfileLocked","message":"locked"}`))
+	}))
+	t.Cleanup(unavailable.Close)
+
+	call := func(url string) (int, error) {
+		n.Store(0)
+		creds := aws.NewCredentialsCache(endpointcreds.New(url, func(o *endpointcreds.Options) {
+			o.AuthorizationToken = tok.Value
+		}))
+		c := sts.NewFromConfig(aws.Config{Region: "eu-west-1", Credentials: creds}, func(o *sts.Options) {
+			o.BaseEndpoint = aws.String(e.Emu.URL)
+			o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) {
+				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+			})
+		})
+		_, err := c.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+		return int(n.Load()), err
+	}
+	for i := 0; i < 3; i++ {
+		got, err := call("http://" + host + CredentialsPath + "work")
+		if err == nil || !strings.Contains(err.Error(), "mfad unlock work") {
+			t.Fatalf("call %d on a locked profile: %v", i, err)
+		}
+		if got != 1 {
+			t.Fatalf("call %d: %d requests to the endpoint, want 1", i, got)
+		}
+	}
+	got, _ := call(unavailable.URL + CredentialsPath + "work")
+	t.Logf("one Go SDK call: 1 request for %d, %d for 503", StatusLocked, got)
+	if got <= 1 {
+		t.Fatalf("a 503 made %d requests: the reason for StatusLocked is gone", got)
+	}
+	if n := e.Count(""); n != 0 {
+		t.Fatalf("%d STS calls with no credentials", n)
 	}
 }

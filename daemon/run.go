@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/c0950fac/mfad/internal/audit"
+	"github.com/c0950fac/mfad/internal/fileutil"
 	"github.com/c0950fac/mfad/ipc"
 )
 
@@ -34,7 +35,8 @@ type RunOptions struct {
 }
 
 // Run restores cached sessions, opens the control socket and the
-// credentials endpoint, and serves until ctx ends.
+// credentials endpoint, starts the daemon's background work (the desktop
+// watcher), and serves until ctx ends; it then closes the daemon.
 func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	if err := ipc.EnsureRuntimeDir(o.RuntimeDir); err != nil {
 		return err
@@ -80,6 +82,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	} else if err := d.Restore(ctx); err != nil {
 		d.log.Warn("some cached sessions could not be restored; unlock those profiles again", "error", err)
 	}
+	d.startDesktop()
 	srv := NewHTTPServer(d.NewEndpoint(host))
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
@@ -124,33 +127,7 @@ func (d *Daemon) writeTokenFile(t Token) (string, error) {
 	return path, nil
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, synced and renamed, with mode 0600.
+// writeFileAtomic writes a runtime directory file: mode 0600, atomically.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return fileutil.WriteFileAtomic(path, data, 0o600)
 }

@@ -24,7 +24,7 @@ func (d *Daemon) scheduleLocked(k *keyState, now time.Time) {
 	}
 	if k.mfa != nil && k.mfa.Valid(now, 0) {
 		for _, p := range k.dependents {
-			if !p.isRole() {
+			if !p.isRole() || p.locked {
 				continue
 			}
 			var due time.Time
@@ -104,7 +104,7 @@ func (d *Daemon) service(k *keyState) {
 	}
 	if k.mfa != nil {
 		for _, p := range k.dependents {
-			if p.isRole() && !now.Before(p.retryAt) &&
+			if p.isRole() && !p.locked && !now.Before(p.retryAt) &&
 				(p.role == nil || !now.Before(p.renewAt)) {
 				kicks = append(kicks, p)
 			}
@@ -194,7 +194,9 @@ func (d *Daemon) tryCode(ctx context.Context, k *keyState, reason string, gen ui
 	if d.source == nil {
 		return mfacode.ErrNeedsHuman
 	}
-	src, err := d.source(k.prof)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	src, err := d.source(ctx, k.prof)
 	if err != nil {
 		return err
 	}
@@ -204,7 +206,7 @@ func (d *Daemon) tryCode(ctx context.Context, k *keyState, reason string, gen ui
 	if src.Name() == mfacode.SourcePrompt {
 		limit = mfacode.DefaultDialogTimeout + time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
+	ctx, cancel = context.WithTimeout(ctx, limit)
 	defer cancel()
 	src = d.guard.Wrap(src)
 	code, err := src.Code(ctx, mfacode.Request{Profile: k.name, MFASerial: k.prof.MFASerial, Reason: reason})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,12 @@ type keyState struct {
 	lockGen uint64
 	timer   clock.Timer
 	timerAt time.Time
+	// keyMu is held while the stored access key is read for an unlock or
+	// replaced by a rotation.
+	keyMu sync.Mutex
+	// keyID and keyCreated describe the stored access key, as last read.
+	keyID      string
+	keyCreated time.Time
 	// shortLife is the lifetime of the MFA session when it was shorter than
 	// mfa_lead (logged once, shown in status), else 0.
 	shortLife time.Duration
@@ -69,6 +76,10 @@ type profState struct {
 	retryAt  time.Time
 	lastErr  string
 	kicked   atomic.Bool
+	// locked is set by `mfad lock` on a role profile: its role is not
+	// assumed again until it is unlocked, though its key profile's MFA
+	// session stays valid.
+	locked bool
 }
 
 // setRole makes rs p's role session and schedules its renewal. d.mu is

@@ -453,7 +453,7 @@ func TestEndpointRefusals(t *testing.T) {
 	}
 	// Locked: a fast, clear error, never a wait for a person.
 	code, body, took := get(url, tok)
-	if code != 503 || !strings.Contains(body["message"], "mfad unlock work") || took > 2*time.Second {
+	if code != 423 || body["code"] != "ProfileLocked" || !strings.Contains(body["message"], "mfad unlock work") || took > 2*time.Second {
 		t.Fatalf("locked: %d %v after %v", code, body, took)
 	}
 	if code, _, _ := get(strings.TrimSuffix(url, "work")+"nope", tok); code != 404 {

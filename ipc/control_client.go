@@ -62,6 +62,11 @@ func (c *Client) Passphrase(ctx context.Context, in PassphraseRequest) (StatusRe
 	return call(ctx, c, OpPassphrase, in)
 }
 
+// Rotate implements Control.
+func (c *Client) Rotate(ctx context.Context, in RotateRequest) (RotateReply, error) {
+	return call(ctx, c, OpRotate, in)
+}
+
 // call sends op with in and decodes its reply.
 func call[Req, Rep any](ctx context.Context, c *Client, op Op[Req, Rep], in Req) (Rep, error) {
 	var out Rep

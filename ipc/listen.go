@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 )
 
@@ -26,7 +26,7 @@ func Listen(path string) (net.Listener, error) {
 //
 // A socket file left behind by a daemon that is gone is removed first. If a
 // daemon still answers on path, or holds the socket's lock file
-// (path+".lock", on platforms with flock), the error wraps
+// (path+".lock", on platforms with advisory locks), the error wraps
 // ErrDaemonRunning. Anything other than a socket at path is left alone and
 // reported. Closing the listener removes the socket file and releases the
 // lock.
@@ -40,15 +40,10 @@ func ListenContext(ctx context.Context, path string) (net.Listener, error) {
 	}
 	ln, err := listenUnlocked(ctx, path)
 	if err != nil {
-		if lock != nil {
-			lock.Close()
-		}
+		lock()
 		return nil, err
 	}
-	if lock == nil {
-		return ln, nil
-	}
-	return &lockedListener{UnixListener: ln, lock: lock}, nil
+	return &lockedListener{UnixListener: ln, unlock: lock}, nil
 }
 
 func listenUnlocked(ctx context.Context, path string) (*net.UnixListener, error) {
@@ -112,15 +107,14 @@ func daemonRunningError(path string) error {
 // lockedListener holds the socket's lock file for as long as it listens.
 type lockedListener struct {
 	*net.UnixListener
-	lock io.Closer
+	unlock func()
+	once   sync.Once
 }
 
 // Close stops listening, removes the socket file and releases the lock.
 func (l *lockedListener) Close() error {
 	err := l.UnixListener.Close()
-	if lerr := l.lock.Close(); err == nil && lerr != nil {
-		err = fmt.Errorf("releasing the mfad control socket lock: %w", lerr)
-	}
+	l.once.Do(l.unlock)
 	return err
 }
 

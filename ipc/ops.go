@@ -55,6 +55,9 @@ type Control interface {
 	// Passphrase opens the encrypted keystore file of a daemon that
 	// started without its passphrase (StatusReply.KeystoreLocked).
 	Passphrase(ctx context.Context, in PassphraseRequest) (StatusReply, error)
+	// Rotate replaces a key profile's long-term access key through its MFA
+	// session (a role profile rotates its source profile's key).
+	Rotate(ctx context.Context, in RotateRequest) (RotateReply, error)
 }
 
 // The operations of Control on the wire.
@@ -70,7 +73,28 @@ const (
 	OpHold        Op[HoldRequest, HoldReply]               = "hold"
 	OpAdopt       Op[AdoptRequest, EnvReply]               = "adopt"
 	OpPassphrase  Op[PassphraseRequest, StatusReply]       = "passphrase"
+	OpRotate      Op[RotateRequest, RotateReply]           = "rotate"
 )
+
+// RotateRequest names the profile whose access key to rotate.
+type RotateRequest struct {
+	Profile string `json:"profile"`
+}
+
+// RotateReply describes a completed rotation.
+type RotateReply struct {
+	// KeyProfile is the profile whose key was rotated.
+	KeyProfile string `json:"key_profile"`
+	// OldKeyID was deleted in IAM; NewKeyID is stored and used.
+	OldKeyID string `json:"old_access_key_id"`
+	NewKeyID string `json:"new_access_key_id"`
+	// Created is when IAM created the new key.
+	Created time.Time `json:"created"`
+	// UserARN is the IAM user.
+	UserARN string `json:"user_arn,omitempty"`
+	// VerifyAttempts is how many calls the new key took to work.
+	VerifyAttempts int `json:"verify_attempts"`
+}
 
 // HoldRequest has no fields.
 type HoldRequest struct{}
@@ -114,12 +138,16 @@ type StatusReply struct {
 
 // ProfileStatus is one profile's state.
 type ProfileStatus struct {
-	Profile       string    `json:"profile"`
-	KeyProfile    string    `json:"key_profile"`
-	RoleARN       string    `json:"role_arn,omitempty"`
-	MFASerial     string    `json:"mfa_serial,omitempty"`
-	MFASource     string    `json:"mfa_source"`
-	Unlocked      bool      `json:"unlocked"`
+	Profile    string `json:"profile"`
+	KeyProfile string `json:"key_profile"`
+	RoleARN    string `json:"role_arn,omitempty"`
+	MFASerial  string `json:"mfa_serial,omitempty"`
+	MFASource  string `json:"mfa_source"`
+	Unlocked   bool   `json:"unlocked"`
+	// RoleLocked reports a role profile locked on its own (`mfad lock`):
+	// unlocking it needs no code while SessionExpiration, its key
+	// profile's MFA session, lasts.
+	RoleLocked    bool      `json:"role_locked,omitempty"`
 	URL           string    `json:"url,omitempty"`
 	MFAAt         time.Time `json:"mfa_at,omitzero"`
 	MFAAgeSeconds int64     `json:"mfa_age_seconds,omitempty"`
@@ -142,6 +170,14 @@ type ProfileStatus struct {
 	CodeReason string `json:"code_reason,omitempty"`
 	// LastError is the last renewal or code-source failure.
 	LastError string `json:"last_error,omitempty"`
+	// AccessKeyID is the long-term key the key profile uses, when known.
+	AccessKeyID string `json:"access_key_id,omitempty"`
+	// KeyCreated is when IAM created that key, when known.
+	KeyCreated time.Time `json:"key_created,omitzero"`
+	// KeyMaxAgeSeconds is the key profile's key_max_age (0 = none).
+	KeyMaxAgeSeconds int64 `json:"key_max_age_seconds,omitempty"`
+	// RotationDue reports a key older than key_max_age.
+	RotationDue bool `json:"rotation_due,omitempty"`
 	// ShortLifetimeSeconds is the lifetime of the credentials STS last
 	// issued for the profile when it was no longer than the profile's lead
 	// (refresh_lead for a role, mfa_lead for an MFA session): they are then

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 )
 
 // AccessKey is an IAM user's long-term access key pair.
@@ -19,6 +20,9 @@ type AccessKey struct {
 	AccessKeyID string `json:"access_key_id"`
 	// SecretAccessKey is the 40-character secret.
 	SecretAccessKey string `json:"secret_access_key"`
+	// Created is when IAM created the key, when known (zero otherwise):
+	// `mfad rotate` records it, and `mfad list` shows the key's age from it.
+	Created time.Time `json:"created,omitzero"`
 }
 
 // Lengths of the two parts of a long-term access key.

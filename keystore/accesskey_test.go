@@ -15,18 +15,18 @@ func TestAccessKeyValidate(t *testing.T) {
 		key  AccessKey
 		want string
 	}{
-		{"short id", AccessKey{"AKIA12345678", testKey.SecretAccessKey}, "access key id must be AKIA followed by 16 upper-case letters or digits (got 12 characters)"},
-		{"empty id", AccessKey{"", testKey.SecretAccessKey}, "(it is empty)"},
-		{"lower-case id", AccessKey{"AKIAiosfodnn7example", testKey.SecretAccessKey}, "character 5 is not an upper-case letter or digit"},
-		{"temporary id", AccessKey{"ASIAIOSFODNN7EXAMPLE", testKey.SecretAccessKey}, "ASIA"},
-		{"other prefix", AccessKey{"AROAIOSFODNN7EXAMPLE", testKey.SecretAccessKey}, "does not start with AKIA"},
-		{"id with space", AccessKey{" AKIAIOSFODNN7EXAMPLE", testKey.SecretAccessKey}, "white space"},
-		{"short secret", AccessKey{testKey.AccessKeyID, testKey.SecretAccessKey[:39]}, "secret access key must be 40 characters of A-Z, a-z, 0-9, '/' and '+' (got 39 characters)"},
-		{"long secret", AccessKey{testKey.AccessKeyID, testKey.SecretAccessKey + "x"}, "(got 41 characters)"},
-		{"secret bad char", AccessKey{testKey.AccessKeyID, "wJalrXUtnFEMI-K7MDENG/bPxRfiCYEXAMPLEKEY"}, "character 14 is not allowed"},
-		{"secret newline", AccessKey{testKey.AccessKeyID, testKey.SecretAccessKey + "\n"}, "white space"},
-		{"empty secret", AccessKey{testKey.AccessKeyID, ""}, "secret access key must be"},
-		{"swapped", AccessKey{testKey.SecretAccessKey, testKey.AccessKeyID}, "swapped"},
+		{"short id", AccessKey{AccessKeyID: "AKIA12345678", SecretAccessKey: testKey.SecretAccessKey}, "access key id must be AKIA followed by 16 upper-case letters or digits (got 12 characters)"},
+		{"empty id", AccessKey{AccessKeyID: "", SecretAccessKey: testKey.SecretAccessKey}, "(it is empty)"},
+		{"lower-case id", AccessKey{AccessKeyID: "AKIAiosfodnn7example", SecretAccessKey: testKey.SecretAccessKey}, "character 5 is not an upper-case letter or digit"},
+		{"temporary id", AccessKey{AccessKeyID: "ASIAIOSFODNN7EXAMPLE", SecretAccessKey: testKey.SecretAccessKey}, "ASIA"},
+		{"other prefix", AccessKey{AccessKeyID: "AROAIOSFODNN7EXAMPLE", SecretAccessKey: testKey.SecretAccessKey}, "does not start with AKIA"},
+		{"id with space", AccessKey{AccessKeyID: " AKIAIOSFODNN7EXAMPLE", SecretAccessKey: testKey.SecretAccessKey}, "white space"},
+		{"short secret", AccessKey{AccessKeyID: testKey.AccessKeyID, SecretAccessKey: testKey.SecretAccessKey[:39]}, "secret access key must be 40 characters of A-Z, a-z, 0-9, '/' and '+' (got 39 characters)"},
+		{"long secret", AccessKey{AccessKeyID: testKey.AccessKeyID, SecretAccessKey: testKey.SecretAccessKey + "x"}, "(got 41 characters)"},
+		{"secret bad char", AccessKey{AccessKeyID: testKey.AccessKeyID, SecretAccessKey: "wJalrXUtnFEMI-K7MDENG/bPxRfiCYEXAMPLEKEY"}, "character 14 is not allowed"},
+		{"secret newline", AccessKey{AccessKeyID: testKey.AccessKeyID, SecretAccessKey: testKey.SecretAccessKey + "\n"}, "white space"},
+		{"empty secret", AccessKey{AccessKeyID: testKey.AccessKeyID, SecretAccessKey: ""}, "secret access key must be"},
+		{"swapped", AccessKey{AccessKeyID: testKey.SecretAccessKey, SecretAccessKey: testKey.AccessKeyID}, "swapped"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,7 +53,7 @@ func TestAccessKeyValidate(t *testing.T) {
 func TestPutAccessKeyValidatesFirst(t *testing.T) {
 	ctx := testContext(t)
 	s := NewMemory()
-	bad := AccessKey{"AKIA12345678", testKey.SecretAccessKey}
+	bad := AccessKey{AccessKeyID: "AKIA12345678", SecretAccessKey: testKey.SecretAccessKey}
 	if err := PutAccessKey(ctx, s, "p", bad); !errors.Is(err, ErrInvalidAccessKey) {
 		t.Fatalf("PutAccessKey of a bad key: err = %v", err)
 	}

@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/c0950fac/mfad/internal/fileutil"
 )
 
 // The file backend keeps every item in one encrypted file. Its layout, all
@@ -365,7 +367,7 @@ func (s *fileStore) update(ctx context.Context, create bool, change func(*fileDo
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return fmt.Errorf("cannot create the directory of keystore file %s: %w", s.path, err)
 	}
-	unlock, err := lockFile(ctx, s.lockPath)
+	unlock, err := fileutil.Lock(ctx, s.lockPath)
 	if err != nil {
 		return err
 	}
@@ -462,48 +464,21 @@ func (s *fileStore) write(ctx context.Context, doc *fileDoc) error {
 	return nil
 }
 
-// replaceFile writes data to a temporary file beside the store, flushes it
-// and renames it over the store, then flushes the directory.
+// replaceFile replaces the store's file with data, atomically and durably.
+// A directory that could not be flushed after the rename is only logged:
+// the new content is in place.
 func (s *fileStore) replaceFile(data []byte) error {
-	dir, base := filepath.Split(s.path)
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	renamed := false
-	defer func() {
-		if !renamed {
-			_ = tmp.Close()
-			_ = os.Remove(tmpName)
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
+	var opts []fileutil.AtomicOption
 	if s.afterTempWrite != nil {
-		if err := s.afterTempWrite(tmpName); err != nil {
-			return err
-		}
+		opts = append(opts, fileutil.BeforeRename(s.afterTempWrite))
 	}
-	if err := os.Rename(tmpName, s.path); err != nil {
-		return err
-	}
-	renamed = true
-	if err := syncDir(dir); err != nil {
+	err := fileutil.WriteFileAtomic(s.path, data, 0o600, opts...)
+	if errors.Is(err, fileutil.ErrDirNotSynced) {
 		slog.Warn("keystore file written, but its directory could not be flushed; a crash soon may lose the change",
 			"file", s.path, "err", err)
+		return nil
 	}
-	return nil
+	return err
 }
 
 // keyFor returns the key for the given header fields, asking for the

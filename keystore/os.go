@@ -17,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/zalando/go-keyring"
+
+	"github.com/c0950fac/mfad/internal/fileutil"
 )
 
 // DefaultService is the OS keyring service name mfad keeps its items under.
@@ -303,7 +305,7 @@ func (s *osStore) lock(ctx context.Context) (func(), error) {
 	if s.lockPath == "" {
 		return s.mu.unlock, nil
 	}
-	unlockFile, err := lockFile(ctx, s.lockPath)
+	unlockFile, err := fileutil.Lock(ctx, s.lockPath)
 	if err != nil {
 		if ctx.Err() != nil {
 			s.mu.unlock()

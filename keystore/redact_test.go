@@ -53,12 +53,12 @@ func TestSecretsNeverShown(t *testing.T) {
 
 	// Validation of bad keys built around the secret.
 	for _, k := range []AccessKey{
-		{testKey.AccessKeyID, secret[:30]},
-		{testKey.AccessKeyID, secret + "=="},
-		{testKey.AccessKeyID, " " + secret},
-		{testKey.AccessKeyID, strings.Replace(secret, "/", "-", 1)},
-		{secret[:20], secret},
-		{"AKIA" + secret[:16], secret},
+		{AccessKeyID: testKey.AccessKeyID, SecretAccessKey: secret[:30]},
+		{AccessKeyID: testKey.AccessKeyID, SecretAccessKey: secret + "=="},
+		{AccessKeyID: testKey.AccessKeyID, SecretAccessKey: " " + secret},
+		{AccessKeyID: testKey.AccessKeyID, SecretAccessKey: strings.Replace(secret, "/", "-", 1)},
+		{AccessKeyID: secret[:20], SecretAccessKey: secret},
+		{AccessKeyID: "AKIA" + secret[:16], SecretAccessKey: secret},
 	} {
 		note("Validate", k.Validate())
 		note("PutAccessKey", PutAccessKey(ctx, NewMemory(), "p", k))

@@ -131,6 +131,34 @@ type clockSigner struct {
 	clock clock.Clock
 }
 
+// ClockSigner returns a SigV4 signer for SDK clients (their HTTPSignerV4
+// option) that signs at clk's time rather than the SDK's own clock.
+func ClockSigner(clk clock.Clock) interface {
+	SignHTTP(ctx context.Context, c aws.Credentials, r *http.Request, payloadHash, service, region string, t time.Time, opts ...func(*v4.SignerOptions)) error
+} {
+	return clockSigner{inner: v4.NewSigner(), clock: clk}
+}
+
+// CallerIdentity calls sts:GetCallerIdentity once with creds and returns
+// the caller's ARN. It is not retried: callers that wait for a new key to
+// work retry it themselves.
+func (b *Broker) CallerIdentity(ctx context.Context, region string, creds aws.Credentials) (string, error) {
+	out, err := b.client(region, creds, true).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", fmt.Errorf("GetCallerIdentity: %w", err)
+	}
+	return aws.ToString(out.Arn), nil
+}
+
+// Endpoint is the STS endpoint URL the broker calls ("" = AWS's).
+func (b *Broker) Endpoint() string { return b.endpoint }
+
+// HTTPClient is the client the broker sends requests with.
+func (b *Broker) HTTPClient() *http.Client { return b.httpClient }
+
+// Clock is the clock the broker signs with.
+func (b *Broker) Clock() clock.Clock { return b.clock }
+
 func (s clockSigner) SignHTTP(ctx context.Context, c aws.Credentials, r *http.Request, payloadHash, service, region string, _ time.Time, opts ...func(*v4.SignerOptions)) error {
 	return s.inner.SignHTTP(ctx, c, r, payloadHash, service, region, s.clock.Now(), opts...)
 }

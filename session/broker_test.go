@@ -262,3 +262,25 @@ func TestResolveEndpoint(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestAssumeRolePassesExternalIDAndSourceIdentity(t *testing.T) {
+	e := testenv.New(t)
+	mfa, err := unlock(t, e, e.Code())
+	if err != nil {
+		t.Fatal(err)
+	}
+	guarded := e.Emu.AddRole("guarded", stsemu.RoleOptions{ExternalID: "ext-7788", SourceIdentity: "alice"})
+	p := *e.Config.Profiles["admin"]
+	p.RoleARN = guarded
+	if _, err := e.Broker().AssumeRole(context.Background(), &p, mfa); err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Fatalf("without external_id and source_identity: %v", err)
+	}
+	p.ExternalID, p.SourceIdentity = "ext-7788", "alice"
+	rs, err := e.Broker().AssumeRole(context.Background(), &p, mfa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := e.Emu.SessionInfo(rs.Credentials.AccessKeyID); info.SourceIdentity != "alice" || info.RoleARN != guarded {
+		t.Fatalf("role session %+v", info)
+	}
+}

@@ -10,7 +10,7 @@ import (
 // takes a profile name as its one argument.
 func takesProfileArg(path string) bool {
 	switch path {
-	case "unlock", "lock", "status", "remove", "add", "totp set", "totp remove", "export", "rotate", "login":
+	case "unlock", "lock", "status", "remove", "add", "totp set", "totp remove", "env", "credential-process", "export", "rotate", "login":
 		return true
 	}
 	return false
@@ -40,6 +40,16 @@ func addProfileCompletions(app *App, root *cobra.Command) {
 				_ = c.RegisterFlagCompletionFunc("profile", func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 					return app.completeProfiles(toComplete)
 				})
+			}
+		}
+		if path == "exec" && c.ValidArgsFunction == nil {
+			// The first argument is the profile; the command after it
+			// completes as the shell would (files).
+			c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+				if len(args) > 0 || cmd.Flags().Changed("profile") {
+					return nil, cobra.ShellCompDirectiveDefault
+				}
+				return app.completeProfiles(toComplete)
 			}
 		}
 		for _, sub := range c.Commands() {

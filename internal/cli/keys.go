@@ -25,7 +25,7 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 func newAddCmd(app *App) *cobra.Command {
 	var fromEnv, force bool
-	var serial string
+	var serial, profile string
 	cmd := &cobra.Command{
 		Use:   "add PROFILE",
 		Short: "Store a profile's long-term access key in the keystore",
@@ -37,10 +37,13 @@ the key id then the secret, from standard input when it is not a terminal).
 --mfa-serial records the profile's MFA device in the mfad configuration file.`,
 		Example: `  mfad add work --mfa-serial arn:aws:iam::111122223333:mfa/alice
   AWS_ACCESS_KEY_ID=AKIA... AWS_SECRET_ACCESS_KEY=... mfad add work --env`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name := args[0]
+			name, err := app.namedProfile(profile, args, "mfad add PROFILE")
+			if err != nil {
+				return err
+			}
 			if err := keystore.ValidateProfileName(name); err != nil {
 				return err
 			}
@@ -107,6 +110,7 @@ the key id then the secret, from standard input when it is not a terminal).
 	cmd.Flags().BoolVar(&fromEnv, "env", false, "read the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 	cmd.Flags().StringVar(&serial, "mfa-serial", "", "the profile's MFA device (virtual device ARN or hardware serial)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing key")
+	addProfileFlag(cmd, &profile, "$MFAD_PROFILE")
 	return cmd
 }
 
@@ -176,13 +180,20 @@ func (a *App) readAccessKey(fromEnv bool) (keystore.AccessKey, error) {
 
 func newRemoveCmd(app *App) *cobra.Command {
 	var force bool
+	var profile string
 	cmd := &cobra.Command{
 		Use:   "remove PROFILE",
 		Short: "Remove a profile's keys and cached sessions from the keystore",
-		Args:  cobra.ExactArgs(1),
+		Long: `Remove what the keystore holds for a profile: its access key, cached sessions and TOTP
+secret, after locking it in a running daemon. Removing a role profile touches that
+profile only, never the MFA session of its source profile.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name := args[0]
+			name, err := app.namedProfile(profile, args, "mfad remove PROFILE")
+			if err != nil {
+				return err
+			}
 			cfg, st, err := app.configAndStore(ctx)
 			if err != nil {
 				return err
@@ -216,6 +227,7 @@ func newRemoveCmd(app *App) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
+	addProfileFlag(cmd, &profile, "$MFAD_PROFILE")
 	return cmd
 }
 
@@ -267,6 +279,12 @@ type listEntry struct {
 	// daemon runs.
 	Session           string    `json:"session"`
 	SessionExpiration time.Time `json:"session_expiration,omitzero"`
+	// KeyCreated is when IAM created the key, when mfad knows it.
+	KeyCreated time.Time `json:"key_created,omitzero"`
+	// KeyAgeDays is the key's age in whole days (with KeyCreated).
+	KeyAgeDays int `json:"key_age_days,omitempty"`
+	// RotationDue reports a key older than the profile's key_max_age.
+	RotationDue bool `json:"rotation_due,omitempty"`
 }
 
 func newListCmd(app *App) *cobra.Command {
@@ -277,17 +295,31 @@ func newListCmd(app *App) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, st, err := app.configAndStore(ctx)
+			cfg, err := app.loadConfig()
 			if err != nil {
 				return err
 			}
-			stored, err := st.Profiles(ctx)
-			if err != nil {
-				return err
-			}
+			status, daemonErr := ask(ctx, app, (*ipc.Client).Status, ipc.StatusRequest{})
+			states := map[string]ipc.ProfileStatus{}
 			names := map[string]bool{}
-			for _, n := range stored {
-				names[n] = true
+			for _, s := range status.Profiles {
+				states[s.Profile] = s
+				names[s.Profile] = true
+			}
+			// Without a keystore here (a sandbox's shell, say), the daemon
+			// still says which key each profile uses.
+			st, err := app.openStore(ctx, cfg)
+			if err != nil && daemonErr != nil {
+				return err
+			}
+			if st != nil {
+				stored, err := st.Profiles(ctx)
+				if err != nil {
+					return err
+				}
+				for _, n := range stored {
+					names[n] = true
+				}
 			}
 			for _, n := range cfg.ProfileNames() {
 				names[n] = true
@@ -295,19 +327,26 @@ func newListCmd(app *App) *cobra.Command {
 			for n := range cfg.NotServed {
 				names[n] = true
 			}
-			status, daemonErr := ask(ctx, app, (*ipc.Client).Status, ipc.StatusRequest{})
-			states := map[string]ipc.ProfileStatus{}
-			for _, s := range status.Profiles {
-				states[s.Profile] = s
-			}
+			now := time.Now()
 			var rows []listEntry
 			for n := range names {
 				e := listEntry{Profile: n, Session: "unknown"}
 				if p := cfg.Profiles[n]; p != nil {
 					e.MFASerial, e.RoleARN, e.Source, e.Sources = p.MFASerial, p.RoleARN, p.SourceProfile, p.Sources
 				}
-				if k, err := keystore.GetAccessKey(ctx, st, n); err == nil {
-					e.HasKey, e.Keystore, e.KeyID = true, st.Backend(), k.AccessKeyID
+				if st != nil {
+					if k, err := keystore.GetAccessKey(ctx, st, n); err == nil {
+						e.HasKey, e.Keystore, e.KeyID, e.KeyCreated = true, st.Backend(), k.AccessKeyID, k.Created
+					}
+				}
+				if s, ok := states[n]; ok && s.AccessKeyID != "" && s.KeyProfile == n {
+					if !e.HasKey {
+						e.HasKey, e.Keystore, e.KeyID, e.KeyCreated = true, status.Keystore+", in the daemon", s.AccessKeyID, s.KeyCreated
+					}
+					e.RotationDue = s.RotationDue && s.AccessKeyID == e.KeyID
+				}
+				if !e.KeyCreated.IsZero() {
+					e.KeyAgeDays = int(now.Sub(e.KeyCreated) / (24 * time.Hour))
 				}
 				if why, ok := cfg.NotServed[n]; ok && cfg.Profiles[n] == nil {
 					e.NotServed, e.Session = why, "not served"
@@ -343,7 +382,7 @@ func newListCmd(app *App) *cobra.Command {
 				key := "-"
 				switch {
 				case r.HasKey:
-					key = r.KeyID + " (" + r.Keystore + ")"
+					key = r.KeyID + " (" + r.Keystore + keyAge(r) + ")"
 				case r.Source != "":
 					key = "via " + r.Source
 				}
@@ -363,6 +402,18 @@ func newListCmd(app *App) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// keyAge describes a listed key's age, when known.
+func keyAge(r listEntry) string {
+	if r.KeyCreated.IsZero() {
+		return ""
+	}
+	s := fmt.Sprintf(", %dd old", r.KeyAgeDays)
+	if r.RotationDue {
+		s += ", rotation due"
+	}
+	return s
 }
 
 func dash(s string) string {

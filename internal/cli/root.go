@@ -133,7 +133,7 @@ Try it with no AWS account:  mfad sandbox -- aws sts get-caller-identity`,
 		newUnlockCmd(app), newLockCmd(app), newStatusCmd(app),
 		newDaemonCmd(app), newEnvCmd(app), newExecCmd(app), newCredentialProcessCmd(app),
 		newTokensCmd(app), newTOTPCmd(app), newSandboxCmd(app), newPolicyCmd(),
-		newAuditCmd(app), newExportCmd(app),
+		newAuditCmd(app), newExportCmd(app), newRotateCmd(app),
 		newServiceCmd(app), newImportCmd(app), newDoctorCmd(app),
 	)
 	addProfileCompletions(app, root)
@@ -341,8 +341,46 @@ func (a *App) pickProfile(cfg *configs.Config, given string) (string, error) {
 	if _, ok := cfg.Profiles["default"]; ok {
 		return "default", nil
 	}
-	return "", fmt.Errorf("several profiles are configured (%s): name one with --profile or MFAD_PROFILE", strings.Join(names, ", "))
+	return "", fmt.Errorf("several profiles are configured (%s): name one as an argument or with --profile, or set MFAD_PROFILE", strings.Join(names, ", "))
 }
+
+// profileArg returns the profile a command was given: its PROFILE argument
+// or --profile ("" = neither, for pickProfile's defaults).
+func profileArg(flag string, args []string) (string, error) {
+	switch {
+	case len(args) == 0:
+		return flag, nil
+	case flag == "" || flag == args[0]:
+		return args[0], nil
+	}
+	return "", fmt.Errorf("two profiles given, %s and --profile %s: give one", args[0], flag)
+}
+
+// namedProfile returns the profile named by the argument, --profile or
+// $MFAD_PROFILE, for commands that manage one profile's keystore items and
+// so never guess one; usage says how to name it.
+func (a *App) namedProfile(flag string, args []string, usage string) (string, error) {
+	n, err := profileArg(flag, args)
+	if err != nil {
+		return "", err
+	}
+	if n == "" {
+		n = a.getenv("MFAD_PROFILE")
+	}
+	if n == "" {
+		return "", fmt.Errorf("name the profile: %s (or --profile PROFILE, or set MFAD_PROFILE)", usage)
+	}
+	return n, nil
+}
+
+// addProfileFlag adds --profile, which every command that acts on a profile
+// takes as well as a PROFILE argument.
+func addProfileFlag(cmd *cobra.Command, p *string, def string) {
+	cmd.Flags().StringVar(p, "profile", "", "the profile, as an alternative to the PROFILE argument (default "+def+")")
+}
+
+// profileDefaults describes pickProfile's defaults for --help.
+const profileDefaults = "$MFAD_PROFILE, else the only one, else default"
 
 func newVersionCmd(app *App) *cobra.Command {
 	return &cobra.Command{

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -33,8 +35,10 @@ func newSandboxCmd(app *App) *cobra.Command {
 		Use:   "sandbox [--profile P] [-- CMD ARGS...]",
 		Short: "Run the whole loop on this machine, with no AWS account",
 		Long: `Start an STS emulator (strict like AWS: SigV4, single-use TOTP codes, duration limits) with
-a generated user, virtual MFA device and MFA-protected role; an in-memory keystore; and a
-daemon, unlocked automatically with a TOTP code (mfa_source: totp, mfa_max_age: 1h).
+a generated user, virtual MFA device and MFA-protected role; a keystore file and configuration
+in a temporary directory, removed when the sandbox stops; and a daemon, unlocked automatically
+with a TOTP code (mfa_source: totp, mfa_max_age: 1h). Every mfad command run in the sandbox's
+shell (CMD, or the lines printed to paste) uses that daemon, configuration and keystore.
 
 Profiles: sandbox (the MFA session) and sandbox-admin (a role assumed from it).
 
@@ -100,19 +104,30 @@ type sandbox struct {
 	roleARN string
 	dir     string
 	shimDir string
-	stop    context.CancelFunc
-	done    chan error
+	// pass is the passphrase of the sandbox's keystore file.
+	pass string
+	stop context.CancelFunc
+	done chan error
 }
 
 // extraVars point clients at the emulator and away from the user's own AWS
-// files, and the mfad CLI at the sandbox daemon.
+// files, and every mfad command at the sandbox: its daemon, configuration
+// and keystore file. Variables that would override the sandbox's
+// configuration are emptied.
 func (s *sandbox) extraVars(path string) [][2]string {
 	v := [][2]string{
 		{"AWS_ENDPOINT_URL_STS", s.emu.URL},
+		{"AWS_ENDPOINT_URL_IAM", s.emu.URL},
 		{"AWS_CONFIG_FILE", filepath.Join(s.dir, "aws-config")},
 		{"AWS_SHARED_CREDENTIALS_FILE", filepath.Join(s.dir, "aws-credentials")},
 		{"MFAD_RUNTIME_DIR", s.dir},
+		{"MFAD_CONFIG", filepath.Join(s.dir, sandboxConfigFile)},
+		{"MFAD_FILE_PASSPHRASE", s.pass},
 		{"MFAD_PROFILE", sandboxProfile},
+		{"MFAD_KEYRING_BACKEND", ""},
+		{"MFAD_KEYRING_FILE", ""},
+		{"MFAD_LISTEN", ""},
+		{"MFAD_STS_ENDPOINT", ""},
 	}
 	if s.shimDir != "" {
 		v = append(v, [2]string{"PATH", s.shimDir + string(os.PathListSeparator) + path})
@@ -121,15 +136,18 @@ func (s *sandbox) extraVars(path string) [][2]string {
 }
 
 // awsShim is put first on the sandbox's PATH as "aws": AWS CLI versions
-// before 2.13 ignore AWS_ENDPOINT_URL_STS, so STS commands are given
-// --endpoint-url pointing at the emulator; everything else passes through.
+// before 2.13 ignore AWS_ENDPOINT_URL_STS and AWS_ENDPOINT_URL_IAM, so STS
+// and IAM commands are given --endpoint-url pointing at the emulator;
+// everything else passes through.
 const awsShim = `#!/bin/sh
 # Written by mfad sandbox. AWS CLI versions before 2.13 ignore
-# AWS_ENDPOINT_URL_STS: give STS commands the emulator's --endpoint-url.
+# AWS_ENDPOINT_URL_STS and _IAM: give STS and IAM commands the emulator's
+# --endpoint-url.
 real=%s
 case " $* " in
   *" --endpoint-url"*) ;;
   *" sts "*) exec "$real" --endpoint-url "$AWS_ENDPOINT_URL_STS" "$@" ;;
+  *" iam "*) exec "$real" --endpoint-url "$AWS_ENDPOINT_URL_IAM" "$@" ;;
 esac
 exec "$real" "$@"
 `
@@ -166,6 +184,9 @@ func startSandbox(ctx context.Context, app *App) (*sandbox, error) {
 	if sb.user, err = emu.AddUser("sandbox-user"); err != nil {
 		return nil, err
 	}
+	if err := emu.RequireMFA(sb.user.Name); err != nil {
+		return nil, err
+	}
 	sb.roleARN = emu.AddRole("sandbox-admin", stsemu.RoleOptions{RequireMFA: true})
 	if sb.dir, err = os.MkdirTemp("", "mfad-sandbox-"); err != nil {
 		return nil, fmt.Errorf("create the sandbox directory: %w", err)
@@ -178,8 +199,30 @@ func startSandbox(ctx context.Context, app *App) (*sandbox, error) {
 	if err := sb.writeAWSShim(app.getenv("PATH")); err != nil {
 		return nil, fmt.Errorf("write the sandbox's aws wrapper: %w", err)
 	}
-	cfg := sandboxConfig(emu.URL, sb.user.MFASerial, sb.roleARN)
-	st := keystore.NewMemory()
+	// The configuration and keystore are files in the sandbox directory, so
+	// that every mfad command run in the sandbox's shell uses them too.
+	var pass [24]byte
+	_, _ = rand.Read(pass[:])
+	sb.pass = base64.RawURLEncoding.EncodeToString(pass[:])
+	cfgFile := filepath.Join(sb.dir, sandboxConfigFile)
+	if err := os.WriteFile(cfgFile, []byte(sandboxConfig(emu.URL, sb.user.MFASerial, sb.roleARN, filepath.Join(sb.dir, "keystore"))), 0o600); err != nil {
+		return nil, fmt.Errorf("write the sandbox configuration: %w", err)
+	}
+	vars := map[string]string{}
+	for _, v := range sb.extraVars("") {
+		vars[v[0]] = v[1]
+	}
+	cfg, err := configs.Load(configs.LoadOptions{File: cfgFile, Getenv: func(k string) string { return vars[k] }, HomeDir: sb.dir})
+	if err != nil {
+		return nil, fmt.Errorf("load the sandbox configuration: %w", err)
+	}
+	// The keys are the emulator's, valid for the sandbox's life: cheap
+	// key derivation keeps every command in the sandbox fast.
+	st, err := keystore.OpenFile(ctx, cfg.Keyring.File, func(context.Context) ([]byte, error) { return []byte(sb.pass), nil },
+		keystore.WithKDFParams(keystore.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1}))
+	if err != nil {
+		return nil, fmt.Errorf("create the sandbox keystore: %w", err)
+	}
 	if err := keystore.PutAccessKey(ctx, st, sandboxProfile, keystore.AccessKey{AccessKeyID: sb.user.AccessKeyID, SecretAccessKey: sb.user.SecretAccessKey}); err != nil {
 		return nil, err
 	}
@@ -212,20 +255,29 @@ func startSandbox(ctx context.Context, app *App) (*sandbox, error) {
 	return sb, nil
 }
 
-func sandboxConfig(stsURL, serial, roleARN string) *configs.Config {
-	base := configs.Profile{Region: "us-east-1", SessionDuration: 12 * time.Hour, RoleDuration: time.Hour,
-		MFASource: configs.MFASourceTOTP, MFAMaxAge: time.Hour, MFAProcessTimeout: 30 * time.Second,
-		RefreshLead: 20 * time.Minute, MFALead: 15 * time.Minute, Sources: []string{"sandbox"}}
-	user := base
-	user.Name, user.MFASerial = sandboxProfile, serial
-	role := base
-	role.Name, role.MFASerial, role.RoleARN, role.SourceProfile = sandboxRoleProfile, serial, roleARN, sandboxProfile
-	return &configs.Config{
-		Keyring:     configs.Keyring{Backend: "memory"},
-		Listen:      "127.0.0.1:0",
-		STSEndpoint: stsURL,
-		Profiles:    map[string]*configs.Profile{sandboxProfile: &user, sandboxRoleProfile: &role},
-	}
+// sandboxConfigFile is the sandbox's configuration file, in its directory.
+const sandboxConfigFile = "config.yaml"
+
+// sandboxConfig is the sandbox's configuration file.
+func sandboxConfig(stsURL, serial, roleARN, keystoreFile string) string {
+	return fmt.Sprintf(`# Written by mfad sandbox; removed when it stops.
+sts_endpoint: %s
+iam_endpoint: %s
+listen: 127.0.0.1:0
+keyring:
+  backend: file
+  file: %s
+profiles:
+  %s:
+    mfa_serial: %s
+    region: us-east-1
+    mfa_source: totp
+    mfa_max_age: 1h
+  %s:
+    role_arn: %s
+    source_profile: %s
+    region: us-east-1
+`, stsURL, stsURL, keystoreFile, sandboxProfile, serial, sandboxRoleProfile, roleARN, sandboxProfile)
 }
 
 func (s *sandbox) close() {

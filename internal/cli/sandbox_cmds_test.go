@@ -3,13 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/c0950fac/mfad/internal/stsemu"
 	"github.com/c0950fac/mfad/internal/testenv"
+	"github.com/c0950fac/mfad/ipc"
 )
 
 // sandboxWorld is a sandbox started in-process, and a way to run mfad
@@ -152,4 +157,134 @@ func TestSandboxExportForTheAWSCLI(t *testing.T) {
 	if _, _, err := w.mfad("export", "nosuch"); err == nil || !strings.Contains(err.Error(), "nosuch") {
 		t.Errorf("export nosuch: %v", err)
 	}
+}
+
+// client connects to the sandbox daemon's control socket.
+func (w *sandboxWorld) client() *ipc.Client {
+	w.t.Helper()
+	c, err := ipc.Dial(context.Background(), ipc.SocketPath(w.sb.dir))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestSandboxRotate(t *testing.T) {
+	w := startTestSandbox(t)
+	old := w.sb.user.AccessKeyID
+	if out := w.must("list"); !strings.Contains(out, old) {
+		t.Fatalf("list before the rotation:\n%s", out)
+	}
+
+	// A client keeps fetching credentials while the key is rotated.
+	ctx := context.Background()
+	c := w.client()
+	env, err := c.Env(ctx, ipc.EnvRequest{Profile: "sandbox-admin", Label: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	fetched := make(chan []int, 1)
+	go func() {
+		var codes []int
+		for {
+			select {
+			case <-stop:
+				fetched <- codes
+				return
+			default:
+			}
+			code, err := fetchStatus(env.URL, env.Token)
+			if err != nil {
+				code = -1
+			}
+			codes = append(codes, code)
+		}
+	}()
+	out, stderr, rerr := w.mfad("rotate", "sandbox")
+	close(stop)
+	codes := <-fetched
+	if rerr != nil {
+		t.Fatalf("rotate: %v\n%s%s", rerr, out, stderr)
+	}
+	for _, c := range codes {
+		if c != 200 {
+			t.Fatalf("a fetch during the rotation answered %d (all: %v)", c, codes)
+		}
+	}
+	if len(codes) == 0 {
+		t.Fatal("no fetch happened during the rotation")
+	}
+	keys := w.sb.emu.AccessKeys(w.sb.user.Name)
+	if len(keys) != 1 || keys[0].ID == old || !strings.Contains(out, keys[0].ID) {
+		t.Fatalf("rotate printed %q; keys in the emulator: %+v", out, keys)
+	}
+	newID := keys[0].ID
+	list := w.must("list")
+	if !strings.Contains(list, newID) || strings.Contains(list, old) || !strings.Contains(list, "0d old") {
+		t.Fatalf("list after the rotation:\n%s", list)
+	}
+
+	// A new unlock uses the new key, and the AWS CLI gets credentials.
+	if _, err := c.Lock(ctx, ipc.LockRequest{Profile: "sandbox"}); err != nil {
+		t.Fatal(err)
+	}
+	code := w.sb.emu.Code(w.sb.user, time.Now().Add(30*time.Second))
+	if _, err := c.Unlock(ctx, ipc.UnlockRequest{Profile: "sandbox", Code: code}); err != nil {
+		t.Fatalf("unlock after the rotation: %v", err)
+	}
+	var gst []stsemu.Call
+	for _, c := range w.sb.emu.Calls() {
+		if c.Action == "GetSessionToken" {
+			gst = append(gst, c)
+		}
+	}
+	if last := gst[len(gst)-1]; last.AccessKeyID != newID || last.ErrorCode != "" {
+		t.Fatalf("the unlock's GetSessionToken: %+v", last)
+	}
+	if env, err = c.Env(ctx, ipc.EnvRequest{Profile: "sandbox", Label: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	id := awsCLI(t, map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": env.URL, "AWS_CONTAINER_AUTHORIZATION_TOKEN": env.Token, "AWS_REGION": "us-east-1"},
+		"sts", "get-caller-identity", "--endpoint-url", w.sb.emu.URL, "--output", "json")
+	if !strings.Contains(id, ":user/sandbox-user") {
+		t.Fatalf("aws sts get-caller-identity after the new unlock: %s", id)
+	}
+}
+
+func TestSandboxRotateAtTheKeyLimit(t *testing.T) {
+	w := startTestSandbox(t)
+	second, _, err := w.sb.emu.AddAccessKey(w.sb.user.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = w.mfad("rotate", "--profile", "sandbox")
+	if err == nil || !strings.Contains(err.Error(), "two access keys") || !strings.Contains(err.Error(), second) {
+		t.Fatalf("rotate at the limit: %v", err)
+	}
+	if n := len(w.sb.emu.AccessKeys(w.sb.user.Name)); n != 2 {
+		t.Fatalf("%d keys after a refused rotation", n)
+	}
+	for _, c := range w.sb.emu.Calls() {
+		if c.Action == "CreateAccessKey" {
+			t.Fatal("a key was created")
+		}
+	}
+}
+
+// fetchStatus fetches a credentials URL with a token, as an SDK does.
+func fetchStatus(url, token string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -79,21 +80,23 @@ func (app *App) newDaemon(cfg *configs.Config, st keystore.Store, audit io.Write
 	broker := session.NewBroker(session.BrokerOptions{Endpoint: session.ResolveEndpoint(cfg.STSEndpoint, app.getenv), Logger: l})
 	return daemon.New(daemon.Options{
 		Config: cfg, Store: st, Broker: broker, Logger: l, Audit: audit,
-		CodeSource:    codeSource(st, l),
-		SuggestMaxAge: suggestMaxAge,
-		Desktop:       daemon.DesktopOptions{SessionID: app.getenv("XDG_SESSION_ID")},
+		CodeSource:     codeSource(st, l),
+		SuggestMaxAge:  suggestMaxAge,
+		Desktop:        daemon.DesktopOptions{SessionID: app.getenv("XDG_SESSION_ID")},
+		IAMEndpoint:    firstSet(cfg.IAMEndpoint, app.getenv("AWS_ENDPOINT_URL_IAM"), app.getenv("AWS_ENDPOINT_URL")),
+		SigninEndpoint: cfg.SigninEndpoint,
 	})
 }
 
 // codeSource builds a key profile's MFA code source from its settings:
 // prompt sources announce with a desktop notification and, with
 // mfa_dialog, ask in a desktop dialog.
-func codeSource(st keystore.Store, l *slog.Logger) func(p *configs.Profile) (mfacode.Source, error) {
-	return func(p *configs.Profile) (mfacode.Source, error) {
+func codeSource(st keystore.Store, l *slog.Logger) func(ctx context.Context, p *configs.Profile) (mfacode.Source, error) {
+	return func(ctx context.Context, p *configs.Profile) (mfacode.Source, error) {
 		c := mfacode.Config{Source: p.MFASource, Process: p.MFAProcess, ProcessTimeout: p.MFAProcessTimeout,
 			Dialog: p.MFADialog, Notifier: mfacode.NewDesktopNotifier(l), Logger: l}
 		if p.MFASource == configs.MFASourceTOTP {
-			b, err := st.Get(context.Background(), p.Name, keystore.TOTPItem)
+			b, err := st.Get(ctx, p.Name, keystore.TOTPItem)
 			if err != nil {
 				if errors.Is(err, keystore.ErrNotFound) {
 					return nil, fmt.Errorf("profile %s has mfa_source: totp but no TOTP secret: run `mfad totp set %s`", p.Name, p.Name)
@@ -165,20 +168,24 @@ func envVars(r ipc.EnvReply) [][2]string {
 func newEnvCmd(app *App) *cobra.Command {
 	var profile, format string
 	cmd := &cobra.Command{
-		Use:   "env [--profile P] [--format sh|fish|powershell|json]",
+		Use:   "env [PROFILE | --profile P] [--format sh|fish|powershell|json]",
 		Short: "Print the variables that point SDKs and the AWS CLI at the daemon",
 		Long: `Print the variables that make every AWS SDK and the AWS CLI fetch a profile's credentials
 from the daemon (AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN and
 AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, AWS_REGION), and unset those that would take
 precedence (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE, ...).
 Each call issues a token for that profile; list and revoke them with ` + "`mfad tokens`" + `.`,
-		Example: `  eval "$(mfad env --profile work)"          # bash, zsh
-  mfad env --profile work --format fish | source
+		Example: `  eval "$(mfad env work)"          # bash, zsh
+  mfad env work --format fish | source
   mfad env --profile work --format powershell | Invoke-Expression`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			_, name, err := app.configAndProfile(profile)
+			given, err := profileArg(profile, args)
+			if err != nil {
+				return err
+			}
+			_, name, err := app.configAndProfile(given)
 			if err != nil {
 				return err
 			}
@@ -189,7 +196,7 @@ Each call issues a token for that profile; list and revoke them with ` + "`mfad 
 			return writeEnv(cmd.OutOrStdout(), format, r)
 		},
 	}
-	cmd.Flags().StringVar(&profile, "profile", "", "profile (default $MFAD_PROFILE, else the only one, else default)")
+	addProfileFlag(cmd, &profile, profileDefaults)
 	cmd.Flags().StringVar(&format, "format", "sh", "sh (bash, zsh), fish, powershell or json")
 	return cmd
 }
@@ -262,23 +269,43 @@ func childEnv(base []string, vars [][2]string) []string {
 func newExecCmd(app *App) *cobra.Command {
 	var profile string
 	cmd := &cobra.Command{
-		Use:   "exec [--profile P] -- CMD [ARGS...]",
-		Short: "Run a command with a profile's credentials from the daemon",
+		Use:   "exec [PROFILE | --profile P] [-- CMD [ARGS...]]",
+		Short: "Run a command, or a shell, with a profile's credentials from the daemon",
 		Long: `Run CMD with the variables of ` + "`mfad env`" + ` and without those that would shadow them. The
 token CMD gets is valid for this profile only and is revoked when CMD exits. Signals are
-passed on to CMD, and mfad exits with CMD's status.
+passed on to CMD, and mfad exits with CMD's status: 127 when CMD is not found, 126 when
+it cannot be run, as shells do.
+
+Without CMD, mfad starts $SHELL (else /bin/sh): a subshell with the profile's credentials,
+which ends the token when it exits.
+
+The profile comes before -- (mfad exec work -- aws s3 ls) or from --profile; without --,
+the first argument is the profile unless --profile is given (mfad exec work aws s3 ls).
 
 When the profile is locked, mfad unlocks it first: with the profile's mfa_source when it is
 process or totp, else by asking for an MFA code on the terminal; with neither it fails before
 starting CMD. A daemon waiting for its keystore passphrase gets it first, as with unlock.`,
-		Example: `  mfad exec --profile work -- aws s3 ls
-  mfad exec -- terraform apply`,
-		Args: cobra.MinimumNArgs(1),
+		Example: `  mfad exec work -- aws s3 ls
+  mfad exec work                    # a subshell with work's credentials
+  mfad exec --profile work -- terraform apply`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			before, command := splitExecArgs(profile, cmd.ArgsLenAtDash(), args)
+			if len(before) > 1 {
+				return fmt.Errorf("exec takes one PROFILE before the command, not %q: put the command after --", before)
+			}
+			given, err := profileArg(profile, before)
+			if err != nil {
+				return err
+			}
+			if len(command) == 0 {
+				command = []string{userShell(app)}
+			}
+			args = command
 			// A named profile is checked by the daemon, which knows the
 			// configuration: exec starts faster without parsing it.
-			name := profile
+			name := given
 			if name == "" {
 				name = app.getenv("MFAD_PROFILE")
 			}
@@ -314,9 +341,40 @@ starting CMD. A daemon waiting for its keystore passphrase gets it first, as wit
 			return runChild(app, args, childEnv(app.environ(), envVars(r)))
 		},
 	}
-	cmd.Flags().StringVar(&profile, "profile", "", "profile (default $MFAD_PROFILE, else the only one, else default)")
+	addProfileFlag(cmd, &profile, profileDefaults)
 	cmd.Flags().SetInterspersed(false)
 	return cmd
+}
+
+// splitExecArgs splits exec's arguments into the profile part and the
+// command: before -- (dash is cobra's ArgsLenAtDash), else the first
+// argument is the profile unless --profile named one.
+func splitExecArgs(flag string, dash int, args []string) (before, command []string) {
+	switch {
+	case dash >= 0:
+		return args[:dash], args[dash:]
+	case len(args) >= 2 && args[1] == "--":
+		// Flags stop at the first argument, so cobra did not see this --.
+		return args[:1], args[2:]
+	case flag != "" || len(args) == 0:
+		return nil, args
+	}
+	return args[:1], args[1:]
+}
+
+// userShell is the shell `mfad exec` starts when no command is given:
+// $SHELL, else /bin/sh (%ComSpec% on Windows).
+func userShell(app *App) string {
+	if sh := app.getenv("SHELL"); sh != "" {
+		return sh
+	}
+	if runtime.GOOS == "windows" {
+		if c := app.getenv("ComSpec"); c != "" {
+			return c
+		}
+		return "cmd.exe"
+	}
+	return "/bin/sh"
 }
 
 // unlockOnTerminal unlocks a locked profile before a command runs with its
@@ -453,7 +511,7 @@ func (h *tokenHolder) close() {
 func runChild(app *App, args []string, env []string) error {
 	path, err := lookPathIn(args[0], envValue(env, "PATH"))
 	if err != nil {
-		return fmt.Errorf("cannot run %s: %w", args[0], err)
+		return &exitError{code: notRunnableStatus(err), err: fmt.Errorf("cannot run %s: %w", args[0], err)}
 	}
 	child := exec.Command(path, args[1:]...)
 	child.Args[0] = args[0]
@@ -463,7 +521,7 @@ func runChild(app *App, args []string, env []string) error {
 	signal.Notify(sigs, forwardedSignals()...)
 	defer signal.Stop(sigs)
 	if err := child.Start(); err != nil {
-		return fmt.Errorf("cannot run %s: %w", args[0], err)
+		return &exitError{code: notRunnableStatus(err), err: fmt.Errorf("cannot run %s: %w", args[0], err)}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -494,19 +552,23 @@ func runChild(app *App, args []string, env []string) error {
 func newCredentialProcessCmd(app *App) *cobra.Command {
 	var profile string
 	cmd := &cobra.Command{
-		Use:   "credential-process [--profile P]",
+		Use:   "credential-process [PROFILE | --profile P]",
 		Short: "Print a profile's credentials as credential_process JSON",
 		Long: `Print the profile's current credentials in the credential_process format (Version 1), for
 tools configured with credential_process in ~/.aws/config:
 
   [profile work-mfa]
-  credential_process = mfad credential-process --profile work
+  credential_process = mfad credential-process work
 
 The daemon must be running and the profile unlocked; mfad never waits for a code here.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			_, name, err := app.configAndProfile(profile)
+			given, err := profileArg(profile, args)
+			if err != nil {
+				return err
+			}
+			_, name, err := app.configAndProfile(given)
 			if err != nil {
 				return err
 			}
@@ -517,7 +579,7 @@ The daemon must be running and the profile unlocked; mfad never waits for a code
 			return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
 		},
 	}
-	cmd.Flags().StringVar(&profile, "profile", "", "profile (default $MFAD_PROFILE, else the only one, else default)")
+	addProfileFlag(cmd, &profile, profileDefaults)
 	return cmd
 }
 
@@ -576,12 +638,18 @@ convenience: anyone who can read your keystore then holds both factors. Prefer a
 (mfa_source: process with ykman) or prompt where your organisation expects a real second
 factor.`,
 	}
+	var setProfile, removeProfile string
 	set := &cobra.Command{
 		Use:   "set PROFILE",
 		Short: "Store a TOTP secret (base32 or otpauth:// URI, read from standard input)",
-		Args:  cobra.ExactArgs(1),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			name, err := app.namedProfile(setProfile, args, "mfad totp set PROFILE")
+			if err != nil {
+				return err
+			}
+			args = []string{name}
 			if err := keystore.ValidateProfileName(args[0]); err != nil {
 				return err
 			}
@@ -614,9 +682,14 @@ factor.`,
 	remove := &cobra.Command{
 		Use:   "remove PROFILE",
 		Short: "Remove a profile's TOTP secret",
-		Args:  cobra.ExactArgs(1),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			name, err := app.namedProfile(removeProfile, args, "mfad totp remove PROFILE")
+			if err != nil {
+				return err
+			}
+			args = []string{name}
 			_, st, err := app.configAndStore(ctx)
 			if err != nil {
 				return err
@@ -628,6 +701,8 @@ factor.`,
 			return nil
 		},
 	}
+	addProfileFlag(set, &setProfile, "$MFAD_PROFILE")
+	addProfileFlag(remove, &removeProfile, "$MFAD_PROFILE")
 	cmd.AddCommand(set, remove)
 	return cmd
 }
@@ -643,20 +718,50 @@ func envValue(env []string, key string) string {
 	return v
 }
 
+// notRunnableStatus is the exit status shells give a command that could
+// not be started: 127 when it was not found, 126 when it was found but is
+// not executable.
+func notRunnableStatus(err error) int {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return 127
+	}
+	return 126
+}
+
 // lookPathIn finds an executable like exec.LookPath, but in the PATH the
-// child will have rather than this process's.
+// child will have rather than this process's. Like shells, it reports a
+// file found but not executable as a permission error (exit status 126),
+// and nothing found as exec.ErrNotFound (127).
 func lookPathIn(file, path string) (string, error) {
 	if strings.ContainsRune(file, os.PathSeparator) || runtime.GOOS == "windows" {
-		return exec.LookPath(file)
+		p, err := exec.LookPath(file)
+		if err == nil {
+			return p, nil
+		}
+		if fi, serr := os.Stat(file); serr == nil && (fi.IsDir() || fi.Mode()&0o111 == 0) {
+			return "", fmt.Errorf("%s: %w", file, fs.ErrPermission)
+		}
+		return "", err
 	}
+	found := ""
 	for _, dir := range filepath.SplitList(path) {
 		if dir == "" {
 			dir = "."
 		}
 		p := filepath.Join(dir, file)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if fi.Mode()&0o111 != 0 {
 			return p, nil
 		}
+		if found == "" {
+			found = p
+		}
+	}
+	if found != "" {
+		return "", fmt.Errorf("%s: %w", found, fs.ErrPermission)
 	}
 	return "", fmt.Errorf("%s: %w", file, exec.ErrNotFound)
 }

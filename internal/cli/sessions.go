@@ -20,7 +20,7 @@ import (
 )
 
 func newUnlockCmd(app *App) *cobra.Command {
-	var code string
+	var code, profile string
 	var codeStdin bool
 	cmd := &cobra.Command{
 		Use:   "unlock [PROFILE]",
@@ -49,9 +49,9 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 			if err != nil {
 				return err
 			}
-			given := ""
-			if len(args) == 1 {
-				given = args[0]
+			given, err := profileArg(profile, args)
+			if err != nil {
+				return err
 			}
 			name, err := app.pickProfile(cfg, given)
 			if err != nil {
@@ -67,7 +67,13 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 			}
 			var st ipc.ProfileStatus
 			done := false
-			if code == "" && !codeStdin {
+			if code == "" && !codeStdin && app.roleUnlocksWithoutCode(ctx, c, name) {
+				// A role profile locked on its own: its MFA session is valid.
+				if st, err = c.Unlock(ctx, ipc.UnlockRequest{Profile: name}); err != nil {
+					return err
+				}
+				done = true
+			} else if code == "" && !codeStdin {
 				if st, done, err = app.unlockFromSource(ctx, c, name); err != nil {
 					return err
 				}
@@ -102,7 +108,20 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 	cmd.Flags().StringVar(&code, "code", "", "the MFA code (visible to other local users in the process list: prefer --code-stdin)")
 	cmd.Flags().BoolVar(&codeStdin, "code-stdin", false, "read the MFA code from standard input")
 	cmd.MarkFlagsMutuallyExclusive("code", "code-stdin")
+	addProfileFlag(cmd, &profile, profileDefaults)
 	return cmd
+}
+
+// roleUnlocksWithoutCode reports whether name is a role profile locked on
+// its own while its key profile's MFA session is valid: the daemon then
+// unlocks it with no code.
+func (a *App) roleUnlocksWithoutCode(ctx context.Context, c *ipc.Client, name string) bool {
+	st, err := c.Status(ctx, ipc.StatusRequest{Profile: name})
+	if err != nil || len(st.Profiles) != 1 {
+		return false
+	}
+	p := st.Profiles[0]
+	return p.RoleLocked && p.SessionExpiration.After(time.Now().Add(time.Minute))
 }
 
 // unlockFromSource asks the daemon to unlock name with a code from the
@@ -181,26 +200,31 @@ func (a *App) readCode(profile string, fromStdin bool) (string, error) {
 
 func newLockCmd(app *App) *cobra.Command {
 	var all bool
+	var profile string
 	cmd := &cobra.Command{
-		Use:   "lock [PROFILE | --all]",
+		Use:   "lock [PROFILE | --profile P | --all]",
 		Short: "Drop a profile's sessions from the daemon and the keystore",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Drop a profile's session from the daemon and the keystore: clients get ProfileLocked
+until it is unlocked again. Locking a role profile drops that role session only; locking
+a key profile drops its MFA session and so every role profile made from it. --all locks
+every profile.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			req := ipc.LockRequest{All: all}
+			given, err := profileArg(profile, args)
+			if err != nil {
+				return err
+			}
 			if !all {
 				cfg, err := app.loadConfig()
 				if err != nil {
 					return err
 				}
-				given := ""
-				if len(args) == 1 {
-					given = args[0]
-				}
 				if req.Profile, err = app.pickProfile(cfg, given); err != nil {
-					return err
+					return fmt.Errorf("%w; or lock every profile with --all", err)
 				}
-			} else if len(args) > 0 {
+			} else if given != "" {
 				return errors.New("give a PROFILE or --all, not both")
 			}
 			lr, err := ask(ctx, app, (*ipc.Client).Lock, req)
@@ -212,30 +236,34 @@ func newLockCmd(app *App) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "lock every profile")
+	addProfileFlag(cmd, &profile, profileDefaults)
 	return cmd
 }
 
 func newStatusCmd(app *App) *cobra.Command {
 	var asJSON, short bool
+	var profile string
 	cmd := &cobra.Command{
-		Use:   "status [PROFILE]",
+		Use:   "status [PROFILE | --profile P]",
 		Short: "Show each profile's session, MFA age and next refresh",
 		Long: `Show, for each profile: locked or unlocked, when the MFA code was entered and its age
 against the profile's mfa_max_age window, the session and role expiry, what clients are
 served, the next refresh, the code source, and whether a new code is needed.
 
 --short prints one line for a shell prompt, e.g. "work:ok" or "work:code!" (a new code is
-needed) or "work:locked"; it prints nothing and exits 0 when no daemon runs.`,
+needed) or "work:locked"; it prints nothing and exits 0 when no daemon runs.
+
+Without a profile it shows every profile, whatever MFAD_PROFILE says.`,
 		Example: `  mfad status
   PS1='$(mfad status --short 2>/dev/null) \$ '`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			req := ipc.StatusRequest{}
-			if len(args) == 1 {
-				req.Profile = args[0]
+			given, err := profileArg(profile, args)
+			if err != nil {
+				return err
 			}
-			st, err := ask(ctx, app, (*ipc.Client).Status, req)
+			st, err := ask(ctx, app, (*ipc.Client).Status, ipc.StatusRequest{Profile: given})
 			out := cmd.OutOrStdout()
 			if short {
 				if err != nil {
@@ -261,6 +289,7 @@ needed) or "work:locked"; it prints nothing and exits 0 when no daemon runs.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&short, "short", false, "print one line for a shell prompt")
+	addProfileFlag(cmd, &profile, "every profile")
 	return cmd
 }
 
@@ -316,6 +345,8 @@ func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
 	tw.Flush()
 	for _, p := range st.Profiles {
 		switch {
+		case p.RoleLocked:
+			fmt.Fprintf(w, "\n%s: locked: run `mfad unlock %s`", p.Profile, p.Profile)
 		case !p.Unlocked:
 			fmt.Fprintf(w, "\n%s: locked: run `mfad unlock %s`", p.Profile, p.KeyProfile)
 		case p.NeedCode:
@@ -323,6 +354,10 @@ func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
 		}
 		if p.LastError != "" {
 			fmt.Fprintf(w, "\n%s: last error: %s", p.Profile, p.LastError)
+		}
+		if p.RotationDue && p.Profile == p.KeyProfile {
+			fmt.Fprintf(w, "\n%s: access key %s is %s old, past key_max_age %s: rotation is due: run `mfad rotate %s`", p.Profile, p.AccessKeyID,
+				fmtDays(now.Sub(p.KeyCreated)), fmtDays(time.Duration(p.KeyMaxAgeSeconds)*time.Second), p.KeyProfile)
 		}
 		if p.ShortLifetimeSeconds > 0 {
 			fmt.Fprintf(w, "\n%s: STS issues credentials lasting %s, less than the profile's lead: they are renewed at half their life, at most once a minute", p.Profile, fmtDur(time.Duration(p.ShortLifetimeSeconds)*time.Second))
@@ -332,6 +367,14 @@ func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// fmtDays prints a duration of days as "90d", shorter ones as fmtDur does.
+func fmtDays(d time.Duration) string {
+	if d >= 24*time.Hour {
+		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	}
+	return fmtDur(d.Truncate(time.Minute))
 }
 
 func fmtTime(t time.Time) string {

@@ -16,6 +16,7 @@ var (
 	serialRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=/:,.@-]*$`) })
 	sessionNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]*$`) })
 	externalIDRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@:/-]*$`) })
+	sourceIDRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]*$`) })
 )
 
 const (
@@ -135,6 +136,13 @@ func (e *Emulator) assumeRole(p *principal, params url.Values, reqID string, now
 			v.fail(&externalID, "externalId", `Member must satisfy regular expression pattern: [\w+=,.@:\/-]*`)
 		}
 	}
+	sourceID, hasSourceID := optional(params, "SourceIdentity")
+	if hasSourceID {
+		v.length(sourceID, "sourceIdentity", 2, 64)
+		if !sourceIDRE().MatchString(sourceID) {
+			v.fail(&sourceID, "sourceIdentity", `Member must satisfy regular expression pattern: [\w+=,.@-]*`)
+		}
+	}
 	serial, hasSerial, code, hasCode := mfaParams(&v, params)
 	if aerr := v.err(); aerr != nil {
 		return nil, aerr
@@ -153,6 +161,26 @@ func (e *Emulator) assumeRole(p *principal, params url.Values, reqID string, now
 		}
 	}
 	if r.externalID != "" && params.Get("ExternalId") != r.externalID {
+		return nil, errNotAuthorized(callerARN, roleARN)
+	}
+	// A source identity, once set, stays with the session and every role
+	// chained from it, and cannot be changed.
+	inherited := ""
+	if p.session != nil {
+		inherited = p.session.sourceIdentity
+	}
+	if hasSourceID && inherited != "" && sourceID != inherited {
+		return nil, errAccessDenied("User: " + callerARN + " is not authorized to perform: sts:SetSourceIdentity on resource: " + roleARN +
+			" because the source identity " + inherited + " set earlier in the role chain cannot be changed")
+	}
+	if hasSourceID && inherited == "" && !r.allowSourceID {
+		return nil, errAccessDenied("User: " + callerARN + " is not authorized to perform: sts:SetSourceIdentity on resource: " + roleARN)
+	}
+	effectiveSourceID := inherited
+	if effectiveSourceID == "" {
+		effectiveSourceID = sourceID
+	}
+	if r.sourceID != "" && effectiveSourceID != r.sourceID {
 		return nil, errNotAuthorized(callerARN, roleARN)
 	}
 	if p.session != nil && dur > chainingLimit {
@@ -185,12 +213,16 @@ func (e *Emulator) assumeRole(p *principal, params url.Values, reqID string, now
 	}
 
 	s := e.issue(KindRole, p.user, r, sessionName, e.lifetime("AssumeRole", dur), mfa, mfaTime, now)
+	s.sourceIdentity = effectiveSourceID
 	return successBody("AssumeRole", reqID, func(x *xmlDoc) {
 		x.open("AssumedRoleUser")
 		x.leaf("AssumedRoleId", r.uniqueID+":"+sessionName)
 		x.leaf("Arn", "arn:aws:sts::"+e.account+":assumed-role/"+r.name+"/"+sessionName)
 		x.close("AssumedRoleUser")
 		writeCredentials(x, s)
+		if effectiveSourceID != "" {
+			x.leaf("SourceIdentity", effectiveSourceID)
+		}
 	}), nil
 }
 

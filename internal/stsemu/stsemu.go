@@ -93,6 +93,14 @@ type RoleOptions struct {
 	TrustedUsers []string
 	// ExternalID, when not empty, must be passed as ExternalId by callers.
 	ExternalID string
+	// AllowSourceIdentity makes the trust policy allow
+	// sts:SetSourceIdentity: without it, a call that sets SourceIdentity is
+	// denied, as AWS denies it.
+	AllowSourceIdentity bool
+	// SourceIdentity, when not empty, is the source identity the trust
+	// policy demands (an sts:SourceIdentity condition); it implies
+	// AllowSourceIdentity.
+	SourceIdentity string
 }
 
 // Call is one entry of the emulator's call log. It never holds secrets,
@@ -153,6 +161,8 @@ type SessionInfo struct {
 	RoleARN string
 	// SessionName is the RoleSessionName for KindRole, else "".
 	SessionName string
+	// SourceIdentity is the role session's source identity ("" when none).
+	SourceIdentity string
 	// MFAAuthenticated reports whether MFA was validated for the session or
 	// for the session it was derived from.
 	MFAAuthenticated bool
@@ -266,6 +276,8 @@ type role struct {
 	maxSession          time.Duration
 	trusted             map[string]struct{} // user names; empty = all
 	externalID          string
+	allowSourceID       bool
+	sourceID            string
 }
 
 type session struct {
@@ -275,6 +287,7 @@ type session struct {
 	user                *user
 	role                *role // KindRole only
 	sessionName         string
+	sourceIdentity      string // KindRole only; "" when none was set
 	mfaAuthenticated    bool
 	mfaAuthTime         time.Time
 	issuedAt            time.Time
@@ -394,13 +407,15 @@ func (e *Emulator) AddRole(name string, opts RoleOptions) string {
 		maxSession = 12 * time.Hour
 	}
 	r := &role{
-		name:       name,
-		arn:        "arn:aws:iam::" + e.account + ":role/" + name,
-		uniqueID:   uniqueID("AROA"),
-		requireMFA: opts.RequireMFA,
-		maxSession: maxSession,
-		trusted:    make(map[string]struct{}, len(opts.TrustedUsers)),
-		externalID: opts.ExternalID,
+		name:          name,
+		arn:           "arn:aws:iam::" + e.account + ":role/" + name,
+		uniqueID:      uniqueID("AROA"),
+		requireMFA:    opts.RequireMFA,
+		maxSession:    maxSession,
+		trusted:       make(map[string]struct{}, len(opts.TrustedUsers)),
+		externalID:    opts.ExternalID,
+		allowSourceID: opts.AllowSourceIdentity || opts.SourceIdentity != "",
+		sourceID:      opts.SourceIdentity,
 	}
 	for _, n := range opts.TrustedUsers {
 		r.trusted[n] = struct{}{}
@@ -537,6 +552,7 @@ func (e *Emulator) SessionInfo(accessKeyID string) (SessionInfo, bool) {
 		Kind:             s.kind,
 		UserName:         s.user.name,
 		SessionName:      s.sessionName,
+		SourceIdentity:   s.sourceIdentity,
 		MFAAuthenticated: s.mfaAuthenticated,
 		MFAAuthTime:      s.mfaAuthTime,
 		IssuedAt:         s.issuedAt,

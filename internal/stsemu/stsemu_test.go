@@ -423,6 +423,39 @@ func TestAssumeRole(t *testing.T) {
 			t.Errorf("matching external id: %v", err)
 		}
 	})
+	t.Run("external id missing", func(t *testing.T) {
+		ext := env.srv.AddRole("ext2", stsemu.RoleOptions{ExternalID: "secret-ext"})
+		_, err := cl.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(ext), RoleSessionName: aws.String("s1")})
+		apiErr(t, err, "AccessDenied", "User: "+u.ARN+" is not authorized to perform: sts:AssumeRole on resource: "+ext)
+	})
+	t.Run("source identity", func(t *testing.T) {
+		plain := env.srv.AddRole("plain", stsemu.RoleOptions{})
+		_, err := cl.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(plain), RoleSessionName: aws.String("s1"), SourceIdentity: aws.String("alice")})
+		apiErr(t, err, "AccessDenied", "User: "+u.ARN+" is not authorized to perform: sts:SetSourceIdentity on resource: "+plain)
+		_, err = cl.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(plain), RoleSessionName: aws.String("s1"), SourceIdentity: aws.String("a:b")})
+		apiErr(t, err, "ValidationError", `1 validation error detected: Value 'a:b' at 'sourceIdentity' failed to satisfy constraint: Member must satisfy regular expression pattern: [\w+=,.@-]*`)
+		demands := env.srv.AddRole("demands", stsemu.RoleOptions{SourceIdentity: "alice"})
+		_, err = cl.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(demands), RoleSessionName: aws.String("s1")})
+		apiErr(t, err, "AccessDenied", "User: "+u.ARN+" is not authorized to perform: sts:AssumeRole on resource: "+demands)
+		out, err := cl.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(demands), RoleSessionName: aws.String("s1"), SourceIdentity: aws.String("alice")})
+		if err != nil || aws.ToString(out.SourceIdentity) != "alice" {
+			t.Fatalf("AssumeRole with the demanded source identity: %v", err)
+		}
+		if info, _ := env.srv.SessionInfo(aws.ToString(out.Credentials.AccessKeyId)); info.SourceIdentity != "alice" {
+			t.Errorf("SessionInfo.SourceIdentity = %q", info.SourceIdentity)
+		}
+		// It stays across role chaining and cannot be changed.
+		chained := env.client(aws.ToString(out.Credentials.AccessKeyId), aws.ToString(out.Credentials.SecretAccessKey), aws.ToString(out.Credentials.SessionToken))
+		allows := env.srv.AddRole("allows", stsemu.RoleOptions{AllowSourceIdentity: true})
+		_, err = chained.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(allows), RoleSessionName: aws.String("s2"), SourceIdentity: aws.String("mallory")})
+		if err == nil || !strings.Contains(err.Error(), "cannot be changed") {
+			t.Fatalf("changing the source identity in a chain: %v", err)
+		}
+		out, err = chained.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(plain), RoleSessionName: aws.String("s2")})
+		if err != nil || aws.ToString(out.SourceIdentity) != "alice" {
+			t.Fatalf("chained AssumeRole keeps the source identity: %v %v", err, out)
+		}
+	})
 	t.Run("chaining from role", func(t *testing.T) {
 		_, err := rc.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("chained"), DurationSeconds: aws.Int32(3601)})
 		apiErr(t, err, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.")

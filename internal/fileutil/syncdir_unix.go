@@ -1,6 +1,6 @@
 //go:build !windows
 
-package keystore
+package fileutil
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package keystore
+package fileutil
 
 // syncDir is a no-op on Windows, where directories cannot be opened for
 // syncing and renames are flushed with the file system's metadata.

@@ -1,0 +1,84 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/c0950fac/mfad/ipc"
+	"github.com/c0950fac/mfad/keystore"
+	"github.com/c0950fac/mfad/rotate"
+)
+
+// rotateMargin is the least lifetime an MFA session needs to carry a
+// rotation through (verification may wait for IAM for up to a minute).
+const rotateMargin = 5 * time.Minute
+
+// noteKey records which access key a key profile has stored.
+func (d *Daemon) noteKey(k *keyState, key keystore.AccessKey) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k.keyID, k.keyCreated = key.AccessKeyID, key.Created
+}
+
+// RotateKey replaces the long-term access key of name's key profile
+// through its MFA session (see package rotate). The new key is stored
+// before the old one is deleted; the sessions being served are not
+// touched, so clients notice nothing, and the next unlock uses the new key.
+func (d *Daemon) RotateKey(ctx context.Context, name string) (ipc.RotateReply, error) {
+	p, err := d.profile(name)
+	if err != nil {
+		return ipc.RotateReply{}, err
+	}
+	k := p.key
+	d.mu.Lock()
+	mfa := k.mfa
+	valid := mfa != nil && mfa.Valid(d.clock.Now(), rotateMargin)
+	d.mu.Unlock()
+	if !valid {
+		return ipc.RotateReply{}, fmt.Errorf("rotating the key of %s needs its MFA session (IAM denies key changes without MFA under an MFA policy): %w", k.name, lockedError(p))
+	}
+	// One rotation at a time, and no unlock reading the key meanwhile.
+	k.keyMu.Lock()
+	defer k.keyMu.Unlock()
+	old, err := keystore.GetAccessKey(ctx, d.store, k.name)
+	if err != nil {
+		if errors.Is(err, keystore.ErrNotFound) {
+			return ipc.RotateReply{}, fmt.Errorf("profile %s has no access key in the %s keystore to rotate", k.name, d.store.Backend())
+		}
+		return ipc.RotateReply{}, err
+	}
+	region := k.prof.Region
+	c := mfa.Credentials
+	res, err := rotate.Rotate(ctx, rotate.Options{
+		IAMEndpoint: d.iamEndpoint,
+		HTTPClient:  d.broker.HTTPClient(),
+		Clock:       d.clock,
+		Logger:      d.log,
+		Verify: func(ctx context.Context, key keystore.AccessKey) (string, error) {
+			return d.broker.CallerIdentity(ctx, region, aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey, Source: "mfad"})
+		},
+	}, rotate.Input{
+		Profile: k.name,
+		Region:  region,
+		Session: aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Source: "mfad"},
+		Old:     old,
+		Store: func(ctx context.Context, key keystore.AccessKey) error {
+			if err := keystore.PutAccessKey(ctx, d.store, k.name, key); err != nil {
+				return err
+			}
+			d.noteKey(k, key)
+			return nil
+		},
+	})
+	if err != nil {
+		d.log.Warn("key rotation failed", "profile", k.name, "error", err)
+		return ipc.RotateReply{}, fmt.Errorf("rotate the access key of %s: %w", k.name, err)
+	}
+	d.log.Info("access key rotated", "profile", k.name, "old", res.OldKeyID, "new", res.NewKeyID)
+	return ipc.RotateReply{KeyProfile: k.name, OldKeyID: res.OldKeyID, NewKeyID: res.NewKeyID, Created: res.Created,
+		UserARN: res.UserARN, VerifyAttempts: res.VerifyAttempts}, nil
+}

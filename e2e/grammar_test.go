@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/c0950fac/mfad/internal/testenv"
+)
+
+// exitCode is err's exit status (0 for nil, -1 when it did not exit).
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// Every command that acts on a profile takes it as an argument, with
+// --profile, or from MFAD_PROFILE; hints name what works.
+func TestOneGrammar(t *testing.T) {
+	w := newWorld(t)
+	w.startDaemon()
+	w.addAndUnlock()
+
+	// A bare lock with several profiles: the hint names what lock accepts.
+	_, errs, err := w.run(nil, "lock")
+	if err == nil || !strings.Contains(errs, "as an argument or with --profile") || !strings.Contains(errs, "--all") {
+		t.Fatalf("bare lock: %v %q", err, errs)
+	}
+	ways := map[string]func(cmd string, rest ...string) (string, string, error){
+		"argument": func(cmd string, rest ...string) (string, string, error) {
+			return w.run(nil, append([]string{cmd, "admin"}, rest...)...)
+		},
+		"--profile": func(cmd string, rest ...string) (string, string, error) {
+			return w.run(nil, append([]string{cmd, "--profile", "admin"}, rest...)...)
+		},
+		"MFAD_PROFILE": func(cmd string, rest ...string) (string, string, error) {
+			return w.runEnv([]string{"MFAD_PROFILE=admin"}, nil, append([]string{cmd}, rest...)...)
+		},
+	}
+	for way, run := range ways {
+		out, errs, err := run("env", "--format", "json")
+		var env map[string]string
+		if err != nil || json.Unmarshal([]byte(out), &env) != nil || !strings.HasSuffix(env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], "/admin") {
+			t.Errorf("env by %s: %v %q %q", way, err, out, errs)
+		}
+		out, errs, err = run("credential-process")
+		if err != nil || !strings.Contains(out, `"Version":1`) {
+			t.Errorf("credential-process by %s: %v %q", way, err, errs)
+		}
+		out, errs, err = run("exec", "--", "sh", "-c", `echo "$AWS_CONTAINER_CREDENTIALS_FULL_URI"`)
+		if err != nil || !strings.HasSuffix(strings.TrimSpace(out), "/admin") {
+			t.Errorf("exec by %s: %v %q %q", way, err, out, errs)
+		}
+		// Locking the role profile locks it alone.
+		out, errs, err = run("lock")
+		if err != nil || strings.TrimSpace(out) != "Locked: admin" {
+			t.Errorf("lock by %s: %v %q %q", way, err, out, errs)
+		}
+		if out := strings.TrimSpace(w.must(nil, "status", "--short")); out != "admin:locked work:ok" {
+			t.Errorf("status after lock by %s: %q", way, out)
+		}
+		// status shows every profile unless one is named: MFAD_PROFILE is
+		// no filter.
+		out, errs, err = run("status")
+		if err != nil || !strings.Contains(out, "run `mfad unlock admin`") || (way != "MFAD_PROFILE") == strings.Contains(out, "\nwork ") {
+			t.Errorf("status by %s: %v %q %q", way, err, out, errs)
+		}
+		// Its source's MFA session is valid: no code needed (no terminal here).
+		out, errs, err = run("unlock")
+		if err != nil || !strings.Contains(out, "Unlocked admin") {
+			t.Errorf("unlock by %s: %v %q %q", way, err, out, errs)
+		}
+	}
+	if _, errs, err := w.run(nil, "env", "work", "--profile", "admin"); err == nil || !strings.Contains(errs, "give one") {
+		t.Errorf("two profiles: %v %q", err, errs)
+	}
+	// Removing the role profile leaves its source's session alone.
+	w.run(nil, "remove", "admin", "--force")
+	if out := strings.TrimSpace(w.must(nil, "status", "--short")); !strings.Contains(out, "work:ok") {
+		t.Errorf("status after remove admin: %q", out)
+	}
+}
+
+// mfad exec exits as shells do when the command cannot run, and starts
+// $SHELL when none is given.
+func TestExecStatusesAndShell(t *testing.T) {
+	w := newWorld(t)
+	w.startDaemon()
+	w.addAndUnlock()
+	_, errs, err := w.run(nil, "exec", "work", "--", "mfad-no-such-command")
+	if exitCode(err) != 127 || !strings.Contains(errs, "mfad-no-such-command") {
+		t.Errorf("missing command: exit %d %q", exitCode(err), errs)
+	}
+	plain := filepath.Join(t.TempDir(), "not-executable")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, err := w.run(nil, "exec", "work", "--", plain); exitCode(err) != 126 {
+		t.Errorf("not executable: exit %d %q", exitCode(err), errs)
+	}
+	if _, errs, err := w.runEnv([]string{"PATH=" + filepath.Dir(plain) + ":/usr/bin:/bin"}, nil, "exec", "work", "--", "not-executable"); exitCode(err) != 126 {
+		t.Errorf("not executable on PATH: exit %d %q", exitCode(err), errs)
+	}
+	if _, errs, err := w.run(nil, "exec", "work", "--", t.TempDir()); exitCode(err) != 126 {
+		t.Errorf("a directory: exit %d %q", exitCode(err), errs)
+	}
+	// No command: $SHELL, with the profile's credentials.
+	script := []byte(`echo "url=$AWS_CONTAINER_CREDENTIALS_FULL_URI"; exit 3` + "\n")
+	for _, args := range [][]string{{"exec", "work"}, {"exec", "--profile", "work"}, {"exec"}} {
+		extra := []string{"SHELL=/bin/sh", "MFAD_PROFILE=work"}
+		out, errs, err := w.runEnv(extra, script, args...)
+		if exitCode(err) != 3 || !strings.Contains(out, "url=http://127.0.0.1:") || !strings.Contains(out, "/work") {
+			t.Errorf("%v: exit %d %q %q", args, exitCode(err), out, errs)
+		}
+	}
+	// Without SHELL, /bin/sh.
+	env := []string{}
+	for _, kv := range w.env {
+		if !strings.HasPrefix(kv, "SHELL=") {
+			env = append(env, kv)
+		}
+	}
+	cmd := exec.Command(w.bin, "exec", "work")
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader("exit 4\n")
+	if err := cmd.Run(); exitCode(err) != 4 {
+		t.Errorf("no SHELL: %v", err)
+	}
+	// aws-vault's form: the profile, then the command, no --.
+	if out := w.must(nil, "exec", "work", "sh", "-c", "echo ok"); strings.TrimSpace(out) != "ok" {
+		t.Errorf("exec work sh -c: %q", out)
+	}
+}
+
+// In the shell mfad sandbox sets up, every command reaches the sandbox's
+// daemon and configuration, and lock --all is not a dead end.
+func TestSandboxShellRunsEveryCommand(t *testing.T) {
+	bin := mfadBinary(t)
+	home := t.TempDir()
+	cmd := exec.Command(bin, "sandbox")
+	cmd.Env = append(os.Environ(), "HOME="+home, "MFAD_CONFIG=", "MFAD_PROFILE=", "MFAD_RUNTIME_DIR=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.SafeBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	})
+	// The lines to paste into another shell, and the MFA device's URI.
+	env := append([]string{}, os.Environ()...)
+	env = append(env, "HOME="+home)
+	var otpURI string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.Index(line, "otpauth://"); i >= 0 {
+			otpURI = line[i:]
+		}
+		if kv, ok := strings.CutPrefix(line, "export "); ok {
+			k, v, _ := strings.Cut(kv, "=")
+			env = append(env, k+"="+strings.Trim(v, "'"))
+		}
+		if strings.HasPrefix(line, "then:") {
+			break
+		}
+	}
+	if otpURI == "" {
+		t.Fatalf("no MFA device in the sandbox's output: %s", logs.String())
+	}
+	run := func(stdin string, args ...string) (string, error) {
+		c := exec.Command(bin, args...)
+		c.Env = env
+		c.Stdin = strings.NewReader(stdin)
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	for _, args := range [][]string{
+		{"status"}, {"env", "--format", "json"}, {"credential-process"}, {"credential-process", "sandbox-admin"},
+		{"lock", "sandbox-admin"}, {"unlock", "sandbox-admin"}, {"lock", "sandbox"}, {"lock", "--all"}, {"list"},
+	} {
+		if out, err := run("", args...); err != nil || strings.Contains(out, "unknown profile") {
+			t.Fatalf("mfad %s in the sandbox: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	if out, _ := run("", "credential-process"); !strings.Contains(out, "locked") {
+		t.Fatalf("credential-process after lock --all: %s", out)
+	}
+	// Back from lock --all with a code of the sandbox's device: the next
+	// step's code (AWS accepts one step of drift), as the sandbox used the
+	// current one when it started.
+	key, err := otp.NewKeyFromURL(otpURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := totp.GenerateCode(key.Secret(), time.Now().Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(code+"\n", "unlock", "--code-stdin"); err != nil || !strings.Contains(out, "Unlocked sandbox") {
+		t.Fatalf("unlock after lock --all: %v\n%s", err, out)
+	}
+	if out, err := run("", "credential-process", "--profile", "sandbox-admin"); err != nil || !strings.Contains(out, `"Version":1`) {
+		t.Fatalf("credential-process after unlock: %v\n%s", err, out)
+	}
+}
