@@ -44,8 +44,6 @@ var (
 // NewEndpoint returns the endpoint handler for d, answering only requests
 // addressed to hostport (the address the daemon listens on).
 func (d *Daemon) NewEndpoint(hostport string) *Endpoint {
-	// The audit log finds client processes by their connection to it.
-	d.audit.SetServer(hostport)
 	return &Endpoint{d: d, host: hostport}
 }
 
@@ -119,7 +117,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// than its buffer (long role session tokens).
 	h["Content-Length"] = snap.contentLength
 	w.Write(snap.body)
-	e.d.fetched(r, name, tok.ID, http.StatusOK, "")
+	e.d.servedAt(r, now, name, tok.ID)
 }
 
 // headerValue is h.Get(key) for a key already in canonical form: the first

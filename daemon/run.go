@@ -84,6 +84,8 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	}
 	d.startDesktop()
 	srv := NewHTTPServer(d.NewEndpoint(host))
+	// Requests are counted on their connection's audit record.
+	d.audit.Attach(srv)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	// The control server stops only after the daemon has marked itself as
