@@ -207,6 +207,9 @@ func (c *control) Rotate(ctx context.Context, in ipc.RotateRequest) (ipc.RotateR
 
 // Unlock implements ipc.Control.
 func (c *control) Unlock(ctx context.Context, in ipc.UnlockRequest) (ipc.ProfileStatus, error) {
+	if in.FromSource && in.Code == "" {
+		return c.d.UnlockFromSource(ctx, in.Profile)
+	}
 	return c.d.Unlock(ctx, in.Profile, in.Code)
 }
 
@@ -243,7 +246,7 @@ func (c *control) Credentials(ctx context.Context, in ipc.CredentialsRequest) (i
 	if err != nil {
 		return ipc.CredentialsReply{}, err
 	}
-	c.d.audit.Record(audit.Entry{Event: audit.Fetch, Via: audit.ViaCredentialProcess, Profile: in.Profile, Status: 200, PID: c.conn.Peer().PID})
+	c.d.audit.Record(peerEntry(audit.Entry{Event: audit.Fetch, Via: audit.ViaCredentialProcess, Profile: in.Profile, Status: 200}, c.conn.Peer()))
 	return ipc.CredentialsReply{Version: 1, AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey,
 		SessionToken: cr.SessionToken, Expiration: cr.Expiration.UTC()}, nil
 }
@@ -334,7 +337,8 @@ func (d *Daemon) issueClientToken(c ipc.Conn, kind string, in ipc.EnvRequest) (i
 		d.watchHolder(t.ID, t.WatchPID)
 	}
 	d.log.Info("token issued", "token", t.ID, "kind", kind, "profile", p.name, "pid", t.PID)
-	d.auditToken(audit.TokenIssued, t, t.PID, "")
+	d.audit.Record(peerEntry(audit.Entry{Event: audit.TokenIssued, Via: audit.ViaControl, Profile: t.Profile, TokenID: t.ID,
+		TokenKind: t.Kind, Label: t.Label}, c.Peer()))
 	return ipc.EnvReply{URL: d.base + CredentialsPath + p.name, Token: t.Value, TokenFile: file, TokenID: t.ID, Region: p.prof.Region}, nil
 }
 

@@ -185,10 +185,12 @@ type ProfileStatus struct {
 	ShortLifetimeSeconds int64 `json:"short_lifetime_seconds,omitempty"`
 }
 
-// UnlockRequest carries an MFA code for a profile.
+// UnlockRequest carries an MFA code for a profile, or asks the daemon to
+// get one from the profile's code source (FromSource, with no Code).
 type UnlockRequest struct {
-	Profile string `json:"profile"`
-	Code    string `json:"code"`
+	Profile    string `json:"profile"`
+	Code       string `json:"code,omitempty"`
+	FromSource bool   `json:"from_source,omitempty"`
 }
 
 // LockRequest locks one profile, or all.

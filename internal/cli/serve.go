@@ -297,8 +297,9 @@ which ends the token when it exits.
 The profile comes before -- (mfad exec work -- aws s3 ls) or from --profile; without --,
 the first argument is the profile unless --profile is given (mfad exec work aws s3 ls).
 
-When the profile is locked, mfad asks for an MFA code first if it runs in a terminal, and
-otherwise fails before starting CMD.`,
+When the profile is locked, mfad unlocks it first: with the profile's mfa_source when it is
+process or totp, else by asking for an MFA code on the terminal; with neither it fails before
+starting CMD. A daemon waiting for its keystore passphrase gets it first, as with unlock.`,
 		Example: `  mfad exec work -- aws s3 ls
   mfad exec work                    # a subshell with work's credentials
   mfad exec --profile work -- terraform apply`,
@@ -392,15 +393,20 @@ func userShell(app *App) string {
 }
 
 // unlockOnTerminal unlocks a locked profile before a command runs with its
-// credentials: it asks for a code when a terminal is attached, and
-// otherwise returns locked, the daemon's error that says how to unlock.
+// credentials: with its configured source when no one needs to type (
+// mfa_process, totp), else by asking for a code when a terminal is
+// attached; otherwise it returns locked, the daemon's error that says how
+// to unlock.
 func (a *App) unlockOnTerminal(ctx context.Context, c *ipc.Client, name string, locked error) error {
+	if err := a.openDaemonKeystore(ctx, c); err != nil {
+		return err
+	}
+	if _, done, err := a.unlockFromSource(ctx, c, name); err != nil || done {
+		return err
+	}
 	f, ok := a.Stdin.(*os.File)
 	if !ok || !isTerminal(f) {
 		return locked
-	}
-	if err := a.openDaemonKeystore(ctx, c); err != nil {
-		return err
 	}
 	st, err := c.Status(ctx, ipc.StatusRequest{Profile: name})
 	if err != nil {
