@@ -156,7 +156,10 @@ func TestIniFileEdits(t *testing.T) {
 	if got != want {
 		t.Errorf("CommentOut:\n%q\nwant\n%q", got, want)
 	}
-	for _, bad := range []string{"[a]\nx = 1\nx = 2\n", "[a]\n[a]\n", "x = 1\n", "[a]\nnot a key\n", "[a\n"} {
+	if f, err := ParseIniFile("f", []byte("[ profile x ] ; trailing\nk = v\n")); err != nil || f.Section("profile x") == nil {
+		t.Errorf("a header with trailing text: %v", err)
+	}
+	for _, bad := range []string{"[a]\nx = 1\nx = 2\n", "[a]\n[a]\n", "x = 1\n", "[a]\nnot a key\n", "[a\n", "[]\n"} {
 		if _, err := ParseIniFile("f", []byte(bad)); err == nil {
 			t.Errorf("ParseIniFile(%q) succeeded", bad)
 		}

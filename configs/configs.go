@@ -73,6 +73,22 @@ const (
 	MFASourceTOTP    = "totp"
 )
 
+// NewProfile returns a profile named name with every default set. It is
+// the one place the defaults are applied: Load fills each key no source set
+// from it, and code that builds a configuration by hand starts from it.
+func NewProfile(name string) *Profile {
+	return &Profile{
+		Name:              name,
+		Region:            DefaultRegion,
+		SessionDuration:   DefaultSessionDuration,
+		RoleDuration:      DefaultRoleDuration,
+		MFASource:         MFASourcePrompt,
+		MFAProcessTimeout: DefaultMFAProcessTimeout,
+		RefreshLead:       DefaultRefreshLead,
+		MFALead:           DefaultMFALead,
+	}
+}
+
 // Profile is one named set of credentials settings.
 type Profile struct {
 	// Name is the profile's name.

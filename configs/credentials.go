@@ -140,7 +140,10 @@ func ParseIniFile(path string, data []byte) (*IniFile, error) {
 		}
 		last = nil
 		if trimmed[0] == '[' {
-			if !strings.HasSuffix(trimmed, "]") || len(trimmed) < 3 {
+			// Like botocore's parser, the name runs to the last "]", and
+			// what follows it is ignored.
+			closing := strings.LastIndexByte(trimmed, ']')
+			if closing < 2 {
 				errs = append(errs, fmt.Errorf("%s:%d: malformed section header %q; write it as [NAME]", path, lineNo, trimmed))
 				cur = nil
 				continue
@@ -148,7 +151,7 @@ func ParseIniFile(path string, data []byte) (*IniFile, error) {
 			if cur != nil {
 				cur.end = start
 			}
-			header := strings.TrimSpace(trimmed[1 : len(trimmed)-1])
+			header := strings.TrimSpace(trimmed[1:closing])
 			if prev, dup := seen[header]; dup {
 				errs = append(errs, fmt.Errorf("%s:%d: section [%s] is also at line %d; the AWS CLI refuses a file with a section given twice: merge them", path, lineNo, header, prev))
 			}

@@ -416,21 +416,23 @@ func (l *loader) checkEnvNames(names map[string]bool) {
 	}
 }
 
-// defaults fills the keys no source set.
+// defaults fills the keys no source set from NewProfile.
 func (l *loader) defaults(p *Profile, origin map[string]string) {
+	d := NewProfile(p.Name)
 	def := func(key string, set func()) {
 		if _, ok := origin[key]; !ok {
 			set()
 			origin[key] = "the default"
 		}
 	}
-	def(keySessionDuration, func() { p.SessionDuration = DefaultSessionDuration })
-	def(keyRoleDuration, func() { p.RoleDuration = DefaultRoleDuration })
-	def(keyMFAProcessTimeout, func() { p.MFAProcessTimeout = DefaultMFAProcessTimeout })
-	def(keyRefreshLead, func() { p.RefreshLead = DefaultRefreshLead })
-	def(keyMFALead, func() { p.MFALead = DefaultMFALead })
+	def(keySessionDuration, func() { p.SessionDuration = d.SessionDuration })
+	def(keyRoleDuration, func() { p.RoleDuration = d.RoleDuration })
+	def(keyMFAProcessTimeout, func() { p.MFAProcessTimeout = d.MFAProcessTimeout })
+	def(keyRefreshLead, func() { p.RefreshLead = d.RefreshLead })
+	def(keyMFALead, func() { p.MFALead = d.MFALead })
 	def(keyMFASource, func() {
-		p.MFASource = MFASourcePrompt
+		// A profile that names a code command uses it.
+		p.MFASource = d.MFASource
 		if p.MFAProcess != "" {
 			p.MFASource = MFASourceProcess
 		}
@@ -442,7 +444,7 @@ func (l *loader) defaults(p *Profile, origin map[string]string) {
 		case l.getenv("AWS_DEFAULT_REGION") != "":
 			p.Region, origin[keyRegion] = l.getenv("AWS_DEFAULT_REGION"), "set by AWS_DEFAULT_REGION"
 		default:
-			p.Region, origin[keyRegion] = DefaultRegion, "the default"
+			p.Region, origin[keyRegion] = d.Region, "the default"
 		}
 	}
 }

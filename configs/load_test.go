@@ -142,6 +142,12 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("profile = %+v\nwant      %+v", got, want)
 	}
+	// NewProfile is those defaults.
+	fresh := NewProfile("work")
+	fresh.MFASerial, fresh.Sources = serialAlice, []string{"mfad"}
+	if !reflect.DeepEqual(fresh, want) {
+		t.Errorf("NewProfile = %+v\nwant         %+v", fresh, want)
+	}
 
 	f.env["XDG_DATA_HOME"] = "/data"
 	f.env["AWS_DEFAULT_REGION"] = "ap-south-1"

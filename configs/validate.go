@@ -150,92 +150,116 @@ func fmtDuration(d time.Duration) string {
 	return s
 }
 
-// validateProfiles checks each profile and the links between them, and
-// fills mfa_serial where it is inherited.
+// validateProfiles checks each profile and the links between them, fills
+// mfa_serial where it is inherited, then sets aside the AWS config
+// profiles mfad cannot serve and caps what AWS caps.
 func (l *loader) validateProfiles() {
-	profiles := l.cfg.Profiles
 	names := l.cfg.ProfileNames()
-	bad := func(name, key string, val any, format string, args ...any) {
-		shown := fmt.Sprintf("%q", val)
-		if d, ok := val.(time.Duration); ok {
-			shown = fmtDuration(d)
-		}
-		origin := l.origins[name][key]
-		if origin == "" {
-			origin = "the default"
-		}
-		l.fail("profile %q: %s %s (%s) %s", name, key, shown, origin, fmt.Sprintf(format, args...))
-	}
-
-	// Each profile on its own.
 	for _, n := range names {
-		p := profiles[n]
-		if p.MFASerial != "" {
-			if err := ValidateMFASerial(p.MFASerial); err != nil {
-				l.fail("profile %q: mfa_serial (%s): %w", n, l.origins[n][keyMFASerial], err)
-			}
-		}
-		if err := validateRegion(p.Region); err != nil {
-			bad(n, keyRegion, p.Region, "%v", err)
-		}
-		if p.RoleARN != "" {
-			if err := validateRoleARN(p.RoleARN); err != nil {
-				bad(n, keyRoleARN, p.RoleARN, "%v", err)
-			}
-		}
-		if s := p.RoleSessionName; s != "" && (len(s) < 2 || len(s) > 64 || !allRunes(s, isIAMChar)) {
-			bad(n, keyRoleSessionName, s, "is not a valid session name; use 2 to 64 letters, digits or _+=,.@-")
-		}
-		if s := p.ExternalID; s != "" && (len(s) < 2 || len(s) > 1224 || !allRunes(s, func(r rune) bool { return isIAMChar(r) || r == ':' || r == '/' })) {
-			bad(n, keyExternalID, s, "is not a valid external ID; use 2 to 1224 letters, digits or _+=,.@:/-")
-		}
-		if s := p.SourceIdentity; s != "" && (len(s) < 2 || len(s) > 64 || !allRunes(s, isIAMChar)) {
-			bad(n, keySourceIdentity, s, "is not a valid source identity; use 2 to 64 letters, digits or _+=,.@- (AWS reserves the prefix aws:)")
-		}
-		switch p.MFADialog {
-		case "", "auto", "zenity", "kdialog", "osascript":
-		default:
-			bad(n, keyMFADialog, p.MFADialog, "is not a dialog program; use auto, zenity, kdialog or osascript, or leave it empty")
-		}
-		switch p.MFASource {
-		case MFASourcePrompt, MFASourceTOTP:
-		case MFASourceProcess:
-			if p.MFAProcess == "" {
-				bad(n, keyMFASource, p.MFASource, "needs mfa_process: set it to a command that prints the current code")
-			}
-		default:
-			bad(n, keyMFASource, p.MFASource, "is not a code source; use prompt (ask on the terminal), process (run mfa_process) or totp (compute from a stored secret)")
-		}
-		sessionOK := p.SessionDuration >= MinSessionDuration && p.SessionDuration <= MaxSessionDuration
-		roleOK := p.RoleDuration >= MinRoleDuration && p.RoleDuration <= MaxRoleDuration
-		maxAgeOK := p.MFAMaxAge == 0 || p.MFAMaxAge >= time.Minute
-		if !sessionOK {
-			bad(n, keySessionDuration, p.SessionDuration, "is out of range: GetSessionToken allows 15m to 36h (900 to 129600 seconds)")
-		}
-		if !roleOK {
-			bad(n, keyRoleDuration, p.RoleDuration, "is out of range: AssumeRole allows 15m to 12h (900 to 43200 seconds), and no more than the role's maximum session duration")
-		}
-		if !maxAgeOK {
-			bad(n, keyMFAMaxAge, p.MFAMaxAge, "is out of range: use 0 (no aws:MultiFactorAuthAge condition) or the condition's window, at least 1m")
-		}
-		if p.MFAProcessTimeout < time.Second || p.MFAProcessTimeout > 10*time.Minute {
-			bad(n, keyMFAProcessTimeout, p.MFAProcessTimeout, "is out of range: use 1s to 10m")
-		}
-		if p.RefreshLead <= 0 || p.RefreshLead >= time.Hour {
-			bad(n, keyRefreshLead, p.RefreshLead, "is out of range: use more than 0 and less than 1h")
-		} else if served, key := servedDuration(p); p.RefreshLead >= served && (key == keyRoleDuration && roleOK || key == keySessionDuration && sessionOK) {
-			bad(n, keyRefreshLead, p.RefreshLead, "is not shorter than %s (%s): credentials would be renewed as soon as they are issued; lower refresh_lead or raise %s", key, fmtDuration(served), key)
-		}
-		if p.MFALead <= 0 || p.MFALead >= time.Hour {
-			bad(n, keyMFALead, p.MFALead, "is out of range: use more than 0 and less than 1h")
-		} else if p.MFAMaxAge > 0 && maxAgeOK && p.MFALead >= p.MFAMaxAge {
-			bad(n, keyMFALead, p.MFALead, "is not shorter than mfa_max_age (%s): a new code would be asked for at once; lower mfa_lead", fmtDuration(p.MFAMaxAge))
-		} else if sessionOK && p.MFALead >= p.SessionDuration {
-			bad(n, keyMFALead, p.MFALead, "is not shorter than session_duration (%s): a new code would be asked for at once; lower mfa_lead", fmtDuration(p.SessionDuration))
+		l.validateProfile(n)
+	}
+	if !l.validateLinks(names) {
+		return
+	}
+	l.inheritMFASerial(names)
+	names = l.dropChainedRoles(names)
+	l.clampRoleDurations(names)
+}
+
+// bad reports a profile key's value that cannot be used, with where it
+// was set.
+func (l *loader) bad(name, key string, val any, format string, args ...any) {
+	shown := fmt.Sprintf("%q", val)
+	if d, ok := val.(time.Duration); ok {
+		shown = fmtDuration(d)
+	}
+	origin := l.origins[name][key]
+	if origin == "" {
+		origin = "the default"
+	}
+	l.fail("profile %q: %s %s (%s) %s", name, key, shown, origin, fmt.Sprintf(format, args...))
+}
+
+// validateProfile checks one profile on its own.
+func (l *loader) validateProfile(n string) {
+	p, bad := l.cfg.Profiles[n], l.bad
+	if p.MFASerial != "" {
+		if err := ValidateMFASerial(p.MFASerial); err != nil {
+			l.fail("profile %q: mfa_serial (%s): %w", n, l.origins[n][keyMFASerial], err)
 		}
 	}
+	if err := validateRegion(p.Region); err != nil {
+		bad(n, keyRegion, p.Region, "%v", err)
+	}
+	if p.RoleARN != "" {
+		if err := validateRoleARN(p.RoleARN); err != nil {
+			bad(n, keyRoleARN, p.RoleARN, "%v", err)
+		}
+	}
+	if s := p.RoleSessionName; s != "" && (len(s) < 2 || len(s) > 64 || !allRunes(s, isIAMChar)) {
+		bad(n, keyRoleSessionName, s, "is not a valid session name; use 2 to 64 letters, digits or _+=,.@-")
+	}
+	if s := p.ExternalID; s != "" && (len(s) < 2 || len(s) > 1224 || !allRunes(s, func(r rune) bool { return isIAMChar(r) || r == ':' || r == '/' })) {
+		bad(n, keyExternalID, s, "is not a valid external ID; use 2 to 1224 letters, digits or _+=,.@:/-")
+	}
+	if s := p.SourceIdentity; s != "" && (len(s) < 2 || len(s) > 64 || !allRunes(s, isIAMChar)) {
+		bad(n, keySourceIdentity, s, "is not a valid source identity; use 2 to 64 letters, digits or _+=,.@- (AWS reserves the prefix aws:)")
+	}
+	switch p.MFADialog {
+	case "", "auto", "zenity", "kdialog", "osascript":
+	default:
+		bad(n, keyMFADialog, p.MFADialog, "is not a dialog program; use auto, zenity, kdialog or osascript, or leave it empty")
+	}
+	switch p.MFASource {
+	case MFASourcePrompt, MFASourceTOTP:
+	case MFASourceProcess:
+		if p.MFAProcess == "" {
+			bad(n, keyMFASource, p.MFASource, "needs mfa_process: set it to a command that prints the current code")
+		}
+	default:
+		bad(n, keyMFASource, p.MFASource, "is not a code source; use prompt (ask on the terminal), process (run mfa_process) or totp (compute from a stored secret)")
+	}
+	l.validateDurations(n, p)
+}
 
-	// Links between profiles.
+// validateDurations checks a profile's durations and leads, each against
+// AWS's range and against the others.
+func (l *loader) validateDurations(n string, p *Profile) {
+	bad := l.bad
+	sessionOK := p.SessionDuration >= MinSessionDuration && p.SessionDuration <= MaxSessionDuration
+	roleOK := p.RoleDuration >= MinRoleDuration && p.RoleDuration <= MaxRoleDuration
+	maxAgeOK := p.MFAMaxAge == 0 || p.MFAMaxAge >= time.Minute
+	if !sessionOK {
+		bad(n, keySessionDuration, p.SessionDuration, "is out of range: GetSessionToken allows 15m to 36h (900 to 129600 seconds)")
+	}
+	if !roleOK {
+		bad(n, keyRoleDuration, p.RoleDuration, "is out of range: AssumeRole allows 15m to 12h (900 to 43200 seconds), and no more than the role's maximum session duration")
+	}
+	if !maxAgeOK {
+		bad(n, keyMFAMaxAge, p.MFAMaxAge, "is out of range: use 0 (no aws:MultiFactorAuthAge condition) or the condition's window, at least 1m")
+	}
+	if p.MFAProcessTimeout < time.Second || p.MFAProcessTimeout > 10*time.Minute {
+		bad(n, keyMFAProcessTimeout, p.MFAProcessTimeout, "is out of range: use 1s to 10m")
+	}
+	if p.RefreshLead <= 0 || p.RefreshLead >= time.Hour {
+		bad(n, keyRefreshLead, p.RefreshLead, "is out of range: use more than 0 and less than 1h")
+	} else if served, key := servedDuration(p); p.RefreshLead >= served && (key == keyRoleDuration && roleOK || key == keySessionDuration && sessionOK) {
+		bad(n, keyRefreshLead, p.RefreshLead, "is not shorter than %s (%s): credentials would be renewed as soon as they are issued; lower refresh_lead or raise %s", key, fmtDuration(served), key)
+	}
+	if p.MFALead <= 0 || p.MFALead >= time.Hour {
+		bad(n, keyMFALead, p.MFALead, "is out of range: use more than 0 and less than 1h")
+	} else if p.MFAMaxAge > 0 && maxAgeOK && p.MFALead >= p.MFAMaxAge {
+		bad(n, keyMFALead, p.MFALead, "is not shorter than mfa_max_age (%s): a new code would be asked for at once; lower mfa_lead", fmtDuration(p.MFAMaxAge))
+	} else if sessionOK && p.MFALead >= p.SessionDuration {
+		bad(n, keyMFALead, p.MFALead, "is not shorter than session_duration (%s): a new code would be asked for at once; lower mfa_lead", fmtDuration(p.SessionDuration))
+	}
+}
+
+// validateLinks checks source_profile: it must name another known profile,
+// and no chain of them may loop. It reports whether the links can be
+// followed.
+func (l *loader) validateLinks(names []string) bool {
+	profiles := l.cfg.Profiles
 	linksOK := true
 	for _, n := range names {
 		p := profiles[n]
@@ -243,9 +267,9 @@ func (l *loader) validateProfiles() {
 		switch {
 		case sp == "":
 		case p.RoleARN == "":
-			bad(n, keySourceProfile, sp, "is only used with role_arn: set role_arn, or remove source_profile")
+			l.bad(n, keySourceProfile, sp, "is only used with role_arn: set role_arn, or remove source_profile")
 		case sp == n:
-			bad(n, keySourceProfile, sp, "names the profile itself; remove source_profile to use this profile's own keys")
+			l.bad(n, keySourceProfile, sp, "names the profile itself; remove source_profile to use this profile's own keys")
 			linksOK = false
 		case profiles[sp] == nil:
 			hint := "define it in mfad's configuration file or the AWS config file"
@@ -254,12 +278,12 @@ func (l *loader) validateProfiles() {
 					hint = s.reason
 				}
 			}
-			bad(n, keySourceProfile, sp, "is not a known profile; %s", hint)
+			l.bad(n, keySourceProfile, sp, "is not a known profile; %s", hint)
 			linksOK = false
 		}
 	}
 	if !linksOK {
-		return
+		return false
 	}
 	for _, n := range names {
 		seen := map[string]bool{n: true}
@@ -276,39 +300,58 @@ func (l *loader) validateProfiles() {
 			seen[cur] = true
 		}
 	}
-	if !linksOK {
-		return
-	}
-	l.inheritMFASerial(names)
+	return linksOK
+}
 
+// dropChainedRoles sets aside the role profiles whose source_profile is
+// itself a role profile: mfad assumes roles only from the MFA session of
+// the profile that holds the long-term keys. Such a profile in mfad's own
+// configuration is an error; one from the AWS config file is listed in
+// NotServed with a warning. It returns the names that remain.
+func (l *loader) dropChainedRoles(names []string) []string {
+	profiles := l.cfg.Profiles
+	// Decide on the profiles as configured, then delete: a profile's
+	// source may be dropped itself.
+	var kept, drop []string
 	for _, n := range names {
 		p := profiles[n]
-		if sp := p.SourceProfile; sp != "" && profiles[sp].RoleARN != "" {
-			// mfad assumes a role from the MFA session of the profile that
-			// holds the keys; a role assumed from another role is not served.
-			if hasSource(p, SourceMFAD) {
-				bad(n, keySourceProfile, sp, "names a role profile: mfad assumes roles from the MFA session of the profile that holds the long-term keys; point source_profile at that profile")
-				continue
-			}
-			why := fmt.Sprintf("its source_profile %s is itself a role profile, and mfad assumes roles only from an MFA session", sp)
-			l.cfg.Warnings = append(l.cfg.Warnings, fmt.Sprintf("profile %s from %s is not served: %s", n, l.cfg.AWSConfigFile, why))
-			if l.cfg.NotServed == nil {
-				l.cfg.NotServed = map[string]string{}
-			}
-			l.cfg.NotServed[n] = why
-			delete(profiles, n)
+		switch sp := p.SourceProfile; {
+		case sp == "" || profiles[sp].RoleARN == "":
+			kept = append(kept, n)
+		case hasSource(p, SourceMFAD):
+			l.bad(n, keySourceProfile, sp, "names a role profile: mfad assumes roles from the MFA session of the profile that holds the long-term keys; point source_profile at that profile")
+		default:
+			drop = append(drop, n)
+		}
+	}
+	for _, n := range drop {
+		why := fmt.Sprintf("its source_profile %s is itself a role profile, and mfad assumes roles only from an MFA session", profiles[n].SourceProfile)
+		l.cfg.Warnings = append(l.cfg.Warnings, fmt.Sprintf("profile %s from %s is not served: %s", n, l.cfg.AWSConfigFile, why))
+		if l.cfg.NotServed == nil {
+			l.cfg.NotServed = map[string]string{}
+		}
+		l.cfg.NotServed[n] = why
+		delete(profiles, n)
+	}
+	return kept
+}
+
+// clampRoleDurations caps role_duration at AWS's 1-hour limit for role
+// chaining: every role mfad assumes is assumed with the MFA session's
+// temporary credentials. Over the limit in mfad's own configuration is an
+// error; from the AWS config file (duration_seconds), a warning.
+func (l *loader) clampRoleDurations(names []string) {
+	for _, n := range names {
+		p := l.cfg.Profiles[n]
+		if p.RoleARN == "" || p.RoleDuration <= MaxChainedRoleDuration {
 			continue
 		}
-		// Every role mfad assumes is assumed with the MFA session's
-		// temporary credentials: AWS caps such role chaining at 1 hour.
-		if p.RoleARN != "" && p.RoleDuration > MaxChainedRoleDuration {
-			if hasSource(p, SourceMFAD) && !hasSource(p, SourceAWS) {
-				bad(n, keyRoleDuration, p.RoleDuration, "is over AWS's 1-hour limit for a role assumed from an MFA session (role chaining); set role_duration to 1h or less: mfad renews role sessions without a new code")
-				continue
-			}
-			l.cfg.Warnings = append(l.cfg.Warnings, fmt.Sprintf("profile %s: duration_seconds %d is over AWS's 1-hour limit for a role assumed from an MFA session (role chaining); mfad uses 1h and renews the role without a new code", n, int(p.RoleDuration/time.Second)))
-			p.RoleDuration = MaxChainedRoleDuration
+		if hasSource(p, SourceMFAD) && !hasSource(p, SourceAWS) {
+			l.bad(n, keyRoleDuration, p.RoleDuration, "is over AWS's 1-hour limit for a role assumed from an MFA session (role chaining); set role_duration to 1h or less: mfad renews role sessions without a new code")
+			continue
 		}
+		l.cfg.Warnings = append(l.cfg.Warnings, fmt.Sprintf("profile %s: duration_seconds %d is over AWS's 1-hour limit for a role assumed from an MFA session (role chaining); mfad uses 1h and renews the role without a new code", n, int(p.RoleDuration/time.Second)))
+		p.RoleDuration = MaxChainedRoleDuration
 	}
 }
 

@@ -53,9 +53,8 @@ func newBenchWorld(tb testing.TB, audit io.Writer) *benchWorld {
 		tb.Fatal(err)
 	}
 	roleARN := emu.AddRole("admin", stsemu.RoleOptions{RequireMFA: true})
-	work := &configs.Profile{Name: "work", MFASerial: user.MFASerial, Region: "eu-west-1",
-		SessionDuration: 12 * time.Hour, RoleDuration: time.Hour, MFASource: configs.MFASourcePrompt,
-		MFAProcessTimeout: 30 * time.Second, RefreshLead: 20 * time.Minute, MFALead: 15 * time.Minute, Sources: []string{"mfad"}}
+	work := configs.NewProfile("work")
+	work.MFASerial, work.Region, work.Sources = user.MFASerial, "eu-west-1", []string{configs.SourceMFAD}
 	admin := *work
 	admin.Name, admin.RoleARN, admin.SourceProfile = "admin", roleARN, "work"
 	cfg := &configs.Config{Listen: "127.0.0.1:0", STSEndpoint: emu.URL, Keyring: configs.Keyring{Backend: "memory"},
@@ -126,6 +125,13 @@ func BenchmarkEndpointHit(b *testing.B) {
 				h = benchbase.NewBare(w.tok.Value, w.body)
 			}
 			r := credsRequest(benchHost, "work", w.tok.Value)
+			if c.audit != nil {
+				// As the server gives it: the connection's audit record.
+				client, server := net.Pipe()
+				defer client.Close()
+				defer server.Close()
+				r = r.WithContext(w.d.audit.ConnContext(r.Context(), server))
+			}
 			sw := &stubWriter{h: http.Header{}}
 			h.ServeHTTP(sw, r)
 			if sw.status != 0 || sw.h.Get("Content-Type") != "application/json" {

@@ -209,10 +209,12 @@ type ProfileStatus struct {
 	ShortLifetimeSeconds int64 `json:"short_lifetime_seconds,omitempty"`
 }
 
-// UnlockRequest carries an MFA code for a profile.
+// UnlockRequest carries an MFA code for a profile, or asks the daemon to
+// get one from the profile's code source (FromSource, with no Code).
 type UnlockRequest struct {
-	Profile string `json:"profile"`
-	Code    string `json:"code"`
+	Profile    string `json:"profile"`
+	Code       string `json:"code,omitempty"`
+	FromSource bool   `json:"from_source,omitempty"`
 }
 
 // LockRequest locks one profile, or all.
@@ -231,6 +233,10 @@ type EnvRequest struct {
 	Profile string `json:"profile"`
 	// Label says who the token is for (shown by `mfad tokens list`).
 	Label string `json:"label,omitempty"`
+	// WatchPID, for OpEnv, is the process the token is handed to (the
+	// shell that evaluates `mfad env`): the token is revoked when it
+	// exits. 0 keeps the token until it is revoked.
+	WatchPID int `json:"watch_pid,omitempty"`
 }
 
 // EnvReply is what a client needs to fetch credentials.
@@ -271,6 +277,10 @@ type TokenInfo struct {
 	Profile string    `json:"profile,omitempty"`
 	Label   string    `json:"label,omitempty"`
 	Created time.Time `json:"created"`
+	// WatchPID is the process whose exit revokes the token (0 = none).
+	WatchPID int `json:"watch_pid,omitempty"`
+	// Stale reports that the process the token was handed to is gone.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // TokensReply lists tokens.

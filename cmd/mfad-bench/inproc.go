@@ -115,9 +115,8 @@ func (w *inproc) startDaemon(ctx context.Context, name, dir string) (target, err
 	if err != nil {
 		return target{}, err
 	}
-	prof := &configs.Profile{Name: "work", MFASerial: user.MFASerial, Region: "eu-west-1",
-		SessionDuration: 12 * time.Hour, RoleDuration: time.Hour, MFASource: configs.MFASourcePrompt,
-		MFAProcessTimeout: 30 * time.Second, RefreshLead: 20 * time.Minute, MFALead: 15 * time.Minute, Sources: []string{"mfad"}}
+	prof := configs.NewProfile("work")
+	prof.MFASerial, prof.Region, prof.Sources = user.MFASerial, "eu-west-1", []string{configs.SourceMFAD}
 	cfg := &configs.Config{Listen: "127.0.0.1:0", STSEndpoint: w.emu.URL, Keyring: configs.Keyring{Backend: keystore.BackendMemory},
 		Profiles: map[string]*configs.Profile{"work": prof}}
 	st := keystore.NewMemory()

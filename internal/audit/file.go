@@ -3,6 +3,7 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,11 +12,27 @@ import (
 // MaxSize is the size past which the audit log file is rotated.
 const MaxSize = 10 << 20
 
+// Generations is how many rotated files are kept beside the current one:
+// PATH.1 (the newest) to PATH.N. With requests counted rather than written
+// one by one, a desktop's week of use takes a few MiB at most.
+const Generations = 2
+
+// Files returns the paths of the audit log at path, oldest first: the
+// rotated generations, then path itself.
+func Files(path string) []string {
+	out := make([]string, 0, Generations+1)
+	for i := Generations; i >= 1; i-- {
+		out = append(out, fmt.Sprintf("%s.%d", path, i))
+	}
+	return append(out, path)
+}
+
 // File is an append-only audit log file that keeps its size bounded:
-// when it would grow past its limit, it is renamed to PATH.1 (replacing the
-// previous one) and a new file is started, so the log never takes much
-// more than twice the limit. It is safe for concurrent use; writes of whole
-// lines never straddle two files.
+// when it would grow past its limit, it is renamed to PATH.1 (PATH.1
+// becoming PATH.2, and so on, the oldest of Generations dropped) and a new
+// file is started, so the log never takes much more than Generations+1
+// times the limit. It is safe for concurrent use; writes of whole lines
+// never straddle two files.
 type File struct {
 	path string
 	max  int64
@@ -37,7 +54,7 @@ func OpenFile(path string, max int64) (*File, error) {
 	}
 	a := &File{path: path, max: max}
 	if fi, err := os.Stat(path); err == nil && fi.Size() >= max {
-		if err := os.Rename(path, path+".1"); err != nil {
+		if err := a.rotate(); err != nil {
 			return nil, fmt.Errorf("rotate the audit log: %w (move %s away, or set MFAD_AUDIT_LOG to another path)", err, path)
 		}
 	}
@@ -45,6 +62,17 @@ func OpenFile(path string, max int64) (*File, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// rotate shifts the generations and renames the current file to PATH.1.
+func (a *File) rotate() error {
+	for i := Generations; i > 1; i-- {
+		err := os.Rename(fmt.Sprintf("%s.%d", a.path, i-1), fmt.Sprintf("%s.%d", a.path, i))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return os.Rename(a.path, a.path+".1")
 }
 
 func (a *File) open() error {
@@ -78,7 +106,7 @@ func (a *File) Write(p []byte) (int, error) {
 	}
 	if a.size > 0 && a.size+int64(len(p)) > a.max {
 		old := a.f
-		if err := os.Rename(a.path, a.path+".1"); err == nil {
+		if err := a.rotate(); err == nil {
 			if err := a.open(); err == nil {
 				old.Close()
 			} else {

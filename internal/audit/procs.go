@@ -1,9 +1,7 @@
 package audit
 
 import (
-	"fmt"
 	"net/netip"
-	"time"
 
 	"github.com/c0950fac/mfad/internal/peerproc"
 )
@@ -15,76 +13,70 @@ type Finder interface {
 	Process(pid int) (peerproc.Process, error)
 }
 
-// procCache remembers the process behind each endpoint connection, so that
-// a keep-alive client is looked up once per connection rather than once
-// per request. It is used by the writer goroutine only.
-type procCache struct {
-	find  Finder
-	conns map[connKey]connProc
+// process is what the log says of a client process. The zero PID and a
+// UID of -1 mean unknown.
+type process struct {
+	pid, ppid, uid int
+	exe, parentExe string
+	note           string
 }
 
-// connKey names one TCP connection to the endpoint.
-type connKey struct{ client, server string }
+// unknownProcess is a client that was not looked up, for the reason note.
+func unknownProcess(note string) process { return process{uid: -1, note: note} }
 
-// connProc is a cached lookup; it is trusted for connCacheTTL, well under
-// the time before the kernel reuses a closed connection's client port.
-type connProc struct {
-	p   peerproc.Process
-	err error
-	at  time.Time
-}
-
-const (
-	connCacheTTL  = 10 * time.Second
-	connCacheSize = 4096
-)
-
-// resolve fills in the process behind e: by pid for control-socket clients,
-// else by the endpoint connection's addresses (server is the endpoint's).
-func (c *procCache) resolve(e *Entry, server string, now time.Time) {
-	var p peerproc.Process
-	var err error
-	switch {
-	case e.PID != 0:
-		p, err = c.find.Process(e.PID)
-		p.PID = e.PID
-	case e.Remote != "" && server != "":
-		p, err = c.conn(e.Remote, server, now)
-		e.PID = p.PID
-	default:
-		return
+// lookupConn finds the process holding the client end of an endpoint
+// connection, with its parent's executable.
+func lookupConn(f Finder, client, server netip.AddrPort) process {
+	if !client.IsValid() || !server.IsValid() {
+		return unknownProcess("")
 	}
-	if p.UID >= 0 {
-		uid := p.UID
-		e.UID = &uid
-	}
+	p, err := f.Conn(client, server)
 	if err != nil {
-		return
+		// The socket's owner may be known even when its process is not.
+		return process{uid: p.UID}
 	}
-	e.Exe, e.PPID = p.Exe, p.PPID
-	if e.Via == ViaCredentialProcess && p.PPID > 0 {
-		if pp, err := c.find.Process(p.PPID); err == nil {
-			e.ParentExe = pp.Exe
+	return describe(f, p)
+}
+
+// lookupPID describes process pid, with its parent's executable.
+func lookupPID(f Finder, pid int) process {
+	p, err := f.Process(pid)
+	p.PID = pid
+	if err != nil {
+		return process{pid: pid, uid: p.UID}
+	}
+	return describe(f, p)
+}
+
+func describe(f Finder, p peerproc.Process) process {
+	out := process{pid: p.PID, ppid: p.PPID, uid: p.UID, exe: p.Exe}
+	if p.PPID > 0 {
+		if pp, err := f.Process(p.PPID); err == nil {
+			out.parentExe = pp.Exe
 		}
 	}
+	return out
 }
 
-// conn finds the process behind an endpoint connection, from the cache
-// while the entry is fresh.
-func (c *procCache) conn(remote, server string, now time.Time) (peerproc.Process, error) {
-	k := connKey{remote, server}
-	if p, ok := c.conns[k]; ok && now.Sub(p.at) < connCacheTTL && p.err == nil {
-		return p.p, nil
+// fill sets e's process fields from p, keeping those e already has.
+func (p process) fill(e *Entry) {
+	if e.PID == 0 {
+		e.PID = p.pid
 	}
-	client, cerr := netip.ParseAddrPort(remote)
-	srv, serr := netip.ParseAddrPort(server)
-	if cerr != nil || serr != nil {
-		return peerproc.Process{UID: -1}, fmt.Errorf("unparsable connection %s → %s", remote, server)
+	if e.UID == nil && p.uid >= 0 {
+		uid := p.uid
+		e.UID = &uid
 	}
-	p, err := c.find.Conn(client, srv)
-	if c.conns == nil || len(c.conns) >= connCacheSize {
-		c.conns = make(map[connKey]connProc)
+	if e.Exe == "" {
+		e.Exe = p.exe
 	}
-	c.conns[k] = connProc{p: p, err: err, at: now}
-	return p, err
+	if e.PPID == 0 {
+		e.PPID = p.ppid
+	}
+	if e.ParentExe == "" {
+		e.ParentExe = p.parentExe
+	}
+	if e.Note == "" {
+		e.Note = p.note
+	}
 }

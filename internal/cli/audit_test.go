@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +15,10 @@ import (
 
 const (
 	auditLine1 = `{"time":"2026-11-23T09:00:00Z","event":"token_issued","via":"control","token_id":"00112233aabbccdd","token_kind":"daemon","label":"daemon","pid":4242,"exe":"/usr/bin/mfad"}`
-	auditLine2 = `{"time":"2026-11-23T09:00:01Z","event":"fetch","via":"endpoint","profile":"work","token_id":"00112233aabbccdd","status":200,"remote":"127.0.0.1:40000","pid":777,"uid":1000,"exe":"/usr/bin/python3"}`
-	auditLine3 = `{"time":"2026-11-23T09:00:02Z","event":"fetch","via":"endpoint","profile":"work","status":403,"reason":"unknown_token","token_id":"ffeeddccbbaa9988","remote":"127.0.0.1:40002","pid":0,"uid":1001}`
+	auditLine2 = `{"time":"2026-11-23T09:00:01Z","event":"fetch","via":"endpoint","profile":"work","token_id":"00112233aabbccdd","status":200,"pid":777,"uid":1000,"exe":"/usr/bin/python3","ppid":700,"parent_exe":"/bin/bash"}`
+	auditLine3 = `{"time":"2026-11-23T09:00:02Z","event":"fetch","via":"endpoint","profile":"work","status":403,"reason":"unknown_token","token_id":"ffeeddccbbaa9988","pid":0,"uid":1001}`
 	auditLine4 = `{"time":"2026-11-23T09:01:02Z","event":"refused","via":"endpoint","count":950,"pid":0}`
+	auditLine5 = `{"time":"2026-11-23T09:05:00Z","since":"2026-11-23T09:00:01Z","event":"fetches","via":"endpoint","profile":"work","token_id":"00112233aabbccdd","status":200,"count":41,"pid":777,"uid":1000,"exe":"/usr/bin/python3","ppid":700,"parent_exe":"/bin/bash"}`
 )
 
 // runAudit runs `mfad audit ARGS…` with MFAD_AUDIT_LOG=path.
@@ -56,19 +58,21 @@ func TestAuditTableAndJSON(t *testing.T) {
 		t.Fatalf("no log: %v", err)
 	}
 	writeLines(t, path+".1", auditLine1)
-	writeLines(t, path, auditLine2, "not json", auditLine3, auditLine4)
+	writeLines(t, path, auditLine2, "not json", auditLine3, auditLine4, auditLine5)
 	out, errs, err := runAudit(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The fetch and the fetches of pid 777 are added up in one row.
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != 5 {
 		t.Fatalf("table:\n%s", out)
 	}
+	first, last := fmtTime(time.Date(2026, 11, 23, 9, 0, 1, 0, time.UTC)), fmtTime(time.Date(2026, 11, 23, 9, 5, 0, 0, time.UTC))
 	for i, want := range [][]string{
-		{"TIME", "EVENT", "PROFILE", "TOKEN", "STATUS", "PID", "EXE"},
+		{"FIRST", "LAST", "COUNT", "EVENT", "PROFILE", "TOKEN", "STATUS", "PID", "EXE"},
 		{"token_issued", "00112233aabbccdd", "4242", "/usr/bin/mfad", "daemon token"},
-		{"fetch", "work", "00112233aabbccdd", "200", "777", "/usr/bin/python3"},
+		{first, last, " 42 ", "fetch", "work", "00112233aabbccdd", "200", "777", "/usr/bin/python3", "parent 700 /bin/bash"},
 		{"fetch", "work", "ffeeddccbbaa9988", "403", "unknown_token", "from uid 1001"},
 		{"refused", "950 requests"},
 	} {
@@ -85,8 +89,15 @@ func TestAuditTableAndJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := strings.Join([]string{auditLine1, auditLine2, "not json", auditLine3, auditLine4}, "\n") + "\n"; out != want {
+	if want := strings.Join([]string{auditLine1, auditLine2, "not json", auditLine3, auditLine4, auditLine5}, "\n") + "\n"; out != want {
 		t.Fatalf("--json printed\n%s\nwant\n%s", out, want)
+	}
+	// --follow prints the lines one by one.
+	p := &auditPrinter{w: &bytes.Buffer{}, errw: io.Discard}
+	p.write([]byte(auditLine2 + "\n" + auditLine5 + "\n"))
+	rows := strings.Split(strings.TrimSuffix(p.w.(*bytes.Buffer).String(), "\n"), "\n")
+	if len(rows) != 3 || !strings.Contains(rows[1], " 1 ") || !strings.Contains(rows[2], " 41 ") || !strings.Contains(rows[2], "fetches") {
+		t.Fatalf("lines one by one:\n%s", p.w)
 	}
 }
 

@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/internal/fileutil"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/policy"
@@ -351,7 +353,10 @@ func (a *App) doctorAWSProfile(_ context.Context, env doctorEnv) []doctorFinding
 			continue
 		}
 		if why := resolvedWithoutMFAD(env, name); why != "" {
-			fix := fmt.Sprintf("unset %s (`mfad env` and `mfad exec` do), or run `mfad doctor` again after fixing profile %s", v, name)
+			fix := fmt.Sprintf("unset %s (`mfad env` and `mfad exec` do)", v)
+			if slices.Contains(roleProfilesToFix(env), name) {
+				fix = fmt.Sprintf("mfad doctor --fix (then profile %s asks mfad), or unset %s", name, v)
+			}
 			if env.creds != nil {
 				if s := env.creds.Section(name); s != nil && s.HasStaticKeys() {
 					fix = fmt.Sprintf("mfad import %s, or unset %s", name, v)
@@ -611,7 +616,7 @@ func (a *App) doctorFix(_ context.Context, sys doctorSystem) ([]string, error) {
 		if now, err := os.ReadFile(env.awsPath); err != nil || string(now) != string(f.Data) {
 			return done, fmt.Errorf("--fix: %s changed while mfad was editing it; run `mfad doctor --fix` again", env.awsPath)
 		}
-		if err := sys.replaceFile(env.awsPath, data); err != nil {
+		if err := sys.replaceFile(env.awsPath, data); err != nil && !errors.Is(err, fileutil.ErrDirNotSynced) {
 			return done, fmt.Errorf("--fix: %w", err)
 		}
 		done = append(done, fmt.Sprintf("[%s] in %s now reads `%s`; its role settings are in %s (profiles.%s)", s.Header, env.awsPath, credentialProcessLine(n), mfadFile, n))

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -112,5 +113,40 @@ func TestDoctorFindsWhatShadowsMFAD(t *testing.T) {
 	rep, _ = doctorJSON(t, w)
 	if f := findings(rep, "role-profile", doctorFix); len(f) != 0 {
 		t.Errorf("role-profile findings after --fix: %+v", f)
+	}
+}
+
+func TestDoctorRunsPolicyChecks(t *testing.T) {
+	w := newMovingWorld(t, "[profile work]\nmfa_serial = arn:aws:iam::111122223333:mfa/alice\n")
+	seed, err := filepath.Abs("../../policy/testdata/seed000_bool.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.write(".config/mfad/config.yaml", "profiles:\n  work:\n    policy_files: ["+seed+"]\n")
+	rep, _ := doctorJSON(t, w)
+	if f := findings(rep, "policy", doctorFix); len(f) == 0 || f[0].Profile != "work" || f[0].Fix == "" {
+		t.Fatalf("policy findings: %+v", rep.Findings)
+	}
+}
+
+func TestListSaysWhyAProfileIsNotServed(t *testing.T) {
+	w := newMovingWorld(t, "[profile work]\nmfa_serial = arn:aws:iam::111122223333:mfa/alice\n\n[profile sso]\nmfa_serial = arn:aws:iam::111122223333:mfa/alice\nsso_session = corp\n")
+	out, err := w.run(realImport, doctorSystem{}, "list", "--json")
+	var rows []listEntry
+	if err != nil || json.Unmarshal([]byte(out), &rows) != nil {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	found := false
+	for _, r := range rows {
+		if r.Profile == "sso" {
+			found = r.Session == "not served" && strings.Contains(r.NotServed, "IAM Identity Center (sso_session)")
+		}
+	}
+	if !found {
+		t.Fatalf("list --json: %s", out)
+	}
+	out, err = w.run(realImport, doctorSystem{}, "list")
+	if err != nil || !strings.Contains(out, "sso is not served: it signs in through IAM Identity Center (sso_session), which mfad does not do.") {
+		t.Fatalf("list: %v\n%s", err, out)
 	}
 }

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/internal/fileutil"
 	"github.com/c0950fac/mfad/keystore"
 )
 
@@ -29,8 +31,9 @@ func newImportCmd(app *App) *cobra.Command {
 
 func newImportCmdWith(app *App, sys importSystem) *cobra.Command {
 	var all, dryRun bool
+	var profile string
 	cmd := &cobra.Command{
-		Use:   "import [PROFILE...] [--all] [--dry-run]",
+		Use:   "import [PROFILE...] [--profile PROFILE] [--all] [--dry-run]",
 		Short: "Move long-term keys from ~/.aws/credentials into the keystore",
 		Long: `Move long-term access keys from the AWS shared credentials file
 ($AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials) into mfad's keystore, then remove
@@ -45,17 +48,45 @@ left as they were. No copy of a secret is written anywhere else.
 A profile takes its MFA device (mfa_serial) from ~/.aws/config or mfad's configuration, as
 every profile does; a profile without one is imported with a warning. Temporary
 credentials (a section with aws_session_token) are refused: they expire, and mfad needs the
-IAM user's long-term key to make its own MFA sessions.`,
+IAM user's long-term key to make its own MFA sessions.
+
+With no PROFILE, --profile or --all, $MFAD_PROFILE names the profile.`,
 		Example: `  mfad import work            # move [work]'s key
   mfad import --all --dry-run # show what would move
   mfad import --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if profile != "" && !slices.Contains(args, profile) {
+				args = append(args, profile)
+			}
 			if all && len(args) > 0 {
 				return errors.New("name profiles or give --all, not both")
+			}
+			if !all && len(args) == 0 {
+				if p := app.getenv("MFAD_PROFILE"); p != "" {
+					args = []string{p}
+				}
 			}
 			return runImport(cmd.Context(), app, sys, cmd.OutOrStdout(), args, all, dryRun)
 		},
 	}
+	cmd.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		// The sections of the credentials file that hold keys.
+		f, err := configs.ReadIniFile(configs.SharedCredentialsPath(app.getenv, homeDir(app)))
+		if err != nil || f == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var names []string
+		for _, s := range f.Sections {
+			if s.HasStaticKeys() && strings.HasPrefix(s.Header, toComplete) && !slices.Contains(args, s.Header) {
+				names = append(names, s.Header)
+			}
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
+	addProfileFlag(cmd, &profile, "$MFAD_PROFILE when no PROFILE is named")
+	_ = cmd.RegisterFlagCompletionFunc("profile", func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		return cmd.ValidArgsFunction(c, args, toComplete)
+	})
 	cmd.Flags().BoolVar(&all, "all", false, "import every section of the file that holds a long-term key")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be moved, change nothing")
 	return cmd
@@ -210,7 +241,12 @@ func runImport(ctx context.Context, app *App, sys importSystem, out io.Writer, n
 		return undo(err)
 	}
 	if err := sys.replaceFile(path, newData); err != nil {
-		return undo(err)
+		if !errors.Is(err, fileutil.ErrDirNotSynced) {
+			return undo(err)
+		}
+		// The file is replaced; only its directory's flush failed. The keys
+		// are in the keystore: undoing now would lose them.
+		fmt.Fprintf(out, "Warning: %v\n", err)
 	}
 
 	for _, it := range items {

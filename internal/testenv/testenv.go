@@ -57,9 +57,8 @@ func New(t testing.TB) *Env {
 		t.Fatal(err)
 	}
 	e.RoleARN = emu.AddRole("admin", stsemu.RoleOptions{RequireMFA: true})
-	work := &configs.Profile{Name: "work", MFASerial: e.User.MFASerial, Region: "eu-west-1",
-		SessionDuration: 12 * time.Hour, RoleDuration: time.Hour, MFASource: configs.MFASourcePrompt,
-		MFAProcessTimeout: 30 * time.Second, RefreshLead: 20 * time.Minute, MFALead: 15 * time.Minute, Sources: []string{"mfad"}}
+	work := configs.NewProfile("work")
+	work.MFASerial, work.Region, work.Sources = e.User.MFASerial, "eu-west-1", []string{configs.SourceMFAD}
 	admin := *work
 	admin.Name, admin.RoleARN, admin.SourceProfile = "admin", e.RoleARN, "work"
 	e.Config = &configs.Config{Listen: "127.0.0.1:0", STSEndpoint: emu.URL,
