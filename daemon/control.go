@@ -167,6 +167,7 @@ func controlRoutes() map[string]route {
 		ipc.OpAdopt.Name():       handle(ipc.OpAdopt, (*control).Adopt),
 		ipc.OpPassphrase.Name():  handle(ipc.OpPassphrase, (*control).Passphrase),
 		ipc.OpRotate.Name():      handle(ipc.OpRotate, (*control).Rotate),
+		ipc.OpLogin.Name():       handle(ipc.OpLogin, (*control).Login),
 	}
 }
 
@@ -203,6 +204,11 @@ func (c *control) Passphrase(ctx context.Context, in ipc.PassphraseRequest) (ipc
 // Rotate implements ipc.Control.
 func (c *control) Rotate(ctx context.Context, in ipc.RotateRequest) (ipc.RotateReply, error) {
 	return c.d.RotateKey(ctx, in.Profile)
+}
+
+// Login implements ipc.Control.
+func (c *control) Login(ctx context.Context, in ipc.LoginRequest) (ipc.LoginReply, error) {
+	return c.d.Login(ctx, in)
 }
 
 // Unlock implements ipc.Control.

@@ -58,6 +58,8 @@ type Control interface {
 	// Rotate replaces a key profile's long-term access key through its MFA
 	// session (a role profile rotates its source profile's key).
 	Rotate(ctx context.Context, in RotateRequest) (RotateReply, error)
+	// Login returns an AWS console sign-in URL for a role profile.
+	Login(ctx context.Context, in LoginRequest) (LoginReply, error)
 }
 
 // The operations of Control on the wire.
@@ -74,7 +76,29 @@ const (
 	OpAdopt       Op[AdoptRequest, EnvReply]               = "adopt"
 	OpPassphrase  Op[PassphraseRequest, StatusReply]       = "passphrase"
 	OpRotate      Op[RotateRequest, RotateReply]           = "rotate"
+	OpLogin       Op[LoginRequest, LoginReply]             = "login"
 )
+
+// LoginRequest asks for a console sign-in URL.
+type LoginRequest struct {
+	Profile string `json:"profile"`
+	// DurationSeconds asks for credentials of that lifetime for the console
+	// session (0 = the profile's current role session).
+	DurationSeconds int64 `json:"duration_seconds,omitempty"`
+	// Path is the console page to open ("" = the console home).
+	Path string `json:"path,omitempty"`
+}
+
+// LoginReply carries a sign-in URL: a secret for its 15 minutes.
+type LoginReply struct {
+	// URL signs whoever opens it in to the console.
+	URL string `json:"url"`
+	// SessionEnd is when the console session ends (the role credentials'
+	// expiry).
+	SessionEnd time.Time `json:"session_end"`
+	// RoleARN is the role signed in as.
+	RoleARN string `json:"role_arn"`
+}
 
 // RotateRequest names the profile whose access key to rotate.
 type RotateRequest struct {

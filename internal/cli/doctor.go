@@ -72,7 +72,9 @@ func newDoctorCmdWith(app *App, sys doctorSystem) *cobra.Command {
   - long-term keys in the shared credentials file (or in ~/.aws/config, or in the
     environment) that SDKs would use before mfad's endpoint, for a profile mfad serves or
     for [default];
-  - AWS_PROFILE (or AWS_DEFAULT_PROFILE) naming a profile that SDKs would resolve without mfad;
+  - AWS_PROFILE (or AWS_DEFAULT_PROFILE) naming a profile that SDKs would resolve without mfad,
+    or, with no AWS_PROFILE (as under ` + "`mfad env`" + `), a [default] they would resolve without it
+    (role_arn, credential_process, sso_*, a web identity);
   - role profiles in ~/.aws/config that ` + "`aws --profile X`" + ` would assume by itself (asking for
     its own MFA code) instead of taking mfad's role session; --fix moves those role settings
     into mfad's configuration and writes ` + "`credential_process = mfad credential-process --profile X`" + `
@@ -365,6 +367,21 @@ func (a *App) doctorAWSProfile(_ context.Context, env doctorEnv) []doctorFinding
 			}
 			out = append(out, doctorFinding{Check: "aws-profile", Status: doctorFix, Profile: name,
 				Message: fmt.Sprintf("%s=%s, and SDKs resolve that profile without mfad: %s", v, name, why), Fix: fix})
+		}
+	}
+	// With no profile named (as under `mfad env`), SDKs use [default]: a
+	// role, process or sign-in there comes before the endpoint too. Keys
+	// there are the shared-credentials check's.
+	if a.getenv("AWS_PROFILE") == "" {
+		if s := awsSection(env.aws, "default"); s != nil && !s.HasStaticKeys() {
+			if why := resolvedWithoutMFAD(env, "default"); why != "" {
+				fix := fmt.Sprintf("move those settings from [%s] in %s into a named profile", s.Header, env.awsPath)
+				if slices.Contains(roleProfilesToFix(env), "default") {
+					fix = "mfad doctor --fix"
+				}
+				out = append(out, doctorFinding{Check: "aws-profile", Status: doctorFix, Profile: "default",
+					Message: fmt.Sprintf("no AWS_PROFILE is set (nor under `mfad env`), so SDKs use [default], and resolve it without mfad: %s", why), Fix: fix})
+			}
 		}
 	}
 	if len(out) == 0 {
