@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -479,9 +480,12 @@ func (a *App) doctorKeystore(ctx context.Context, env doctorEnv) []doctorFinding
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		_, err := keystore.GetAccessKey(ctx, st, n)
+		k, err := keystore.GetAccessKey(ctx, st, n)
 		switch {
 		case err == nil:
+			if f := keyAgeFinding(env.cfg.Profiles[n], k, time.Now()); f != nil {
+				out = append(out, *f)
+			}
 		case errors.Is(err, keystore.ErrNotFound):
 			fix := fmt.Sprintf("mfad add %s", n)
 			if env.creds != nil {
@@ -496,6 +500,29 @@ func (a *App) doctorKeystore(ctx context.Context, env doctorEnv) []doctorFinding
 		}
 	}
 	return out
+}
+
+// keyAgeFinding checks a key profile's stored key against its key_max_age;
+// nil when the profile sets none.
+func keyAgeFinding(p *configs.Profile, k keystore.AccessKey, now time.Time) *doctorFinding {
+	if p == nil || p.KeyMaxAge <= 0 {
+		return nil
+	}
+	f := &doctorFinding{Check: "key-age", Profile: p.Name}
+	switch age := now.Sub(k.Created); {
+	case k.Created.IsZero():
+		f.Status = doctorInfo
+		f.Message = fmt.Sprintf("the age of %s's access key %s is not known yet: the daemon learns it from IAM at the next unlock", p.Name, k.AccessKeyID)
+	case age >= p.KeyMaxAge:
+		f.Status = doctorFix
+		f.Message = fmt.Sprintf("%s's access key %s is %s old, past key_max_age %s: rotation is due", p.Name, k.AccessKeyID, fmtDays(age), fmtDays(p.KeyMaxAge))
+		f.Fix = "mfad rotate " + p.Name
+	default:
+		f.Status = doctorOK
+		f.Message = fmt.Sprintf("%s's access key %s is %s old; rotation is due at %s (key_max_age %s)", p.Name, k.AccessKeyID, fmtDays(age),
+			k.Created.Add(p.KeyMaxAge).Local().Format("2006-01-02"), fmtDays(p.KeyMaxAge))
+	}
+	return f
 }
 
 // doctorDaemon checks the daemon, the service and the clock.
