@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"strconv"
@@ -30,8 +31,20 @@ type keyState struct {
 	codeAttempts int
 	codeRetryAt  time.Time
 	codeBusy     bool
-	timer        clock.Timer
-	timerAt      time.Time
+	// codeDone is closed when the code fetch under way ends; codeResult is
+	// its outcome. codeCancel stops it (`mfad lock`).
+	codeDone   chan struct{}
+	codeResult error
+	codeCancel context.CancelFunc
+	// held is set while the profile is locked on purpose (`mfad lock`, sleep,
+	// screen lock) or was never unlocked since the daemon started: a code
+	// source with no person in the loop (totp) does not unlock it, only
+	// `mfad unlock` does. An expired session is not held.
+	held bool
+	// lockGen counts locks: a code fetched before a lock must not unlock.
+	lockGen uint64
+	timer   clock.Timer
+	timerAt time.Time
 	// keyMu is held while the stored access key is read for an unlock or
 	// replaced by a rotation.
 	keyMu sync.Mutex
