@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/internal/fileutil"
@@ -23,6 +24,26 @@ const (
 	// TokensDir holds one file per client token.
 	TokensDir = "tokens"
 )
+
+// The control socket serves ipc.DefaultMaxConns connections, plus
+// controlReserved kept for the operations that must work when every other
+// slot is held (by `mfad exec` commands, which hold theirs while their
+// command runs): status, lock and token listing and revocation. A
+// connection with no request in progress for controlIdleTimeout is closed;
+// an `mfad exec` holds a request in progress (hold), so it is never idle.
+const (
+	controlReserved    = 4
+	controlIdleTimeout = 5 * time.Minute
+)
+
+// controlPriority reports whether op may use a reserved control slot.
+func controlPriority(op string) bool {
+	switch op {
+	case ipc.OpStatus.Name(), ipc.OpLock.Name(), ipc.OpTokens.Name(), ipc.OpRevoke.Name():
+		return true
+	}
+	return false
+}
 
 // RunOptions say where the daemon listens.
 type RunOptions struct {
@@ -51,7 +72,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	ln = limitListener(ln, maxEndpointConns)
+	ln = newPeerListener(ln, os.Getuid(), d.clock, d.log)
 	defer ln.Close()
 	host := ln.Addr().(*net.TCPAddr).String()
 	d.mu.Lock()
@@ -84,16 +105,20 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	}
 	d.startDesktop()
 	srv := NewHTTPServer(d.NewEndpoint(host))
+	srv.ConnContext = withPeerConn
 	// Requests are counted on their connection's audit record.
 	d.audit.Attach(srv)
-	eln := watchConns(ln, srv, d.release.schedule)
+	// Idle keep-alive connections are bounded, and bursts release memory.
+	idle := watchIdle(srv, d.release.schedule)
+	defer idle.stop()
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(eln) }()
+	go func() { errc <- srv.Serve(ln) }()
 	// The control server stops only after the daemon has marked itself as
 	// stopping, so that closing connections keeps client tokens.
 	ictx, icancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer icancel()
-	is := &ipc.Server{Handler: d, Logger: d.log}
+	is := &ipc.Server{Handler: d, Logger: d.log, IdleTimeout: controlIdleTimeout,
+		Reserved: controlReserved, Priority: controlPriority}
 	go func() { errc <- is.Serve(ictx, ctl) }()
 	d.log.Info("mfad daemon serving", "endpoint", d.base, "socket", ipc.SocketPath(o.RuntimeDir), "keystore", d.store.Backend(), "profiles", d.names)
 	if o.Ready != nil {

@@ -22,12 +22,9 @@ func countingProxy(t *testing.T, endpoint string) (*httptest.Server, *atomic.Int
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	director := rp.Director
-	rp.Director = func(r *http.Request) {
-		director(r)
-		r.Host = target.Host // the endpoint answers its own address only
-	}
+	// SetURL also sets Host to the target's: the endpoint answers its own
+	// address only.
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }}
 	var n atomic.Int32
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/internal/fileutil"
 	"github.com/c0950fac/mfad/keystore"
 )
 
@@ -30,8 +31,9 @@ func newImportCmd(app *App) *cobra.Command {
 
 func newImportCmdWith(app *App, sys importSystem) *cobra.Command {
 	var all, dryRun bool
+	var profile string
 	cmd := &cobra.Command{
-		Use:   "import [PROFILE...] [--all] [--dry-run]",
+		Use:   "import [PROFILE...] [--profile PROFILE] [--all] [--dry-run]",
 		Short: "Move long-term keys from ~/.aws/credentials into the keystore",
 		Long: `Move long-term access keys from the AWS shared credentials file
 ($AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials) into mfad's keystore, then remove
@@ -46,13 +48,23 @@ left as they were. No copy of a secret is written anywhere else.
 A profile takes its MFA device (mfa_serial) from ~/.aws/config or mfad's configuration, as
 every profile does; a profile without one is imported with a warning. Temporary
 credentials (a section with aws_session_token) are refused: they expire, and mfad needs the
-IAM user's long-term key to make its own MFA sessions.`,
+IAM user's long-term key to make its own MFA sessions.
+
+With no PROFILE, --profile or --all, $MFAD_PROFILE names the profile.`,
 		Example: `  mfad import work            # move [work]'s key
   mfad import --all --dry-run # show what would move
   mfad import --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if profile != "" && !slices.Contains(args, profile) {
+				args = append(args, profile)
+			}
 			if all && len(args) > 0 {
 				return errors.New("name profiles or give --all, not both")
+			}
+			if !all && len(args) == 0 {
+				if p := app.getenv("MFAD_PROFILE"); p != "" {
+					args = []string{p}
+				}
 			}
 			return runImport(cmd.Context(), app, sys, cmd.OutOrStdout(), args, all, dryRun)
 		},
@@ -71,6 +83,10 @@ IAM user's long-term key to make its own MFA sessions.`,
 		}
 		return names, cobra.ShellCompDirectiveNoFileComp
 	}
+	addProfileFlag(cmd, &profile, "$MFAD_PROFILE when no PROFILE is named")
+	_ = cmd.RegisterFlagCompletionFunc("profile", func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		return cmd.ValidArgsFunction(c, args, toComplete)
+	})
 	cmd.Flags().BoolVar(&all, "all", false, "import every section of the file that holds a long-term key")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be moved, change nothing")
 	return cmd
@@ -225,7 +241,12 @@ func runImport(ctx context.Context, app *App, sys importSystem, out io.Writer, n
 		return undo(err)
 	}
 	if err := sys.replaceFile(path, newData); err != nil {
-		return undo(err)
+		if !errors.Is(err, fileutil.ErrDirNotSynced) {
+			return undo(err)
+		}
+		// The file is replaced; only its directory's flush failed. The keys
+		// are in the keystore: undoing now would lose them.
+		fmt.Fprintf(out, "Warning: %v\n", err)
 	}
 
 	for _, it := range items {
@@ -234,6 +255,9 @@ func runImport(ctx context.Context, app *App, sys importSystem, out io.Writer, n
 		switch {
 		case p != nil && p.MFASerial != "":
 			fmt.Fprintf(out, "  MFA device: %s\n", p.MFASerial)
+		case f.Section(it.name) != nil && f.Section(it.name).Keys["mfa_serial"] != nil:
+			fmt.Fprintf(out, "  Warning: profile %s names its MFA device in %s, where mfad does not read it (it reads ~/.aws/config and its own file): move the mfa_serial line to [profile %s] in %s.\n",
+				it.name, path, it.name, awsConfigPathFor(app, cfg))
 		default:
 			fmt.Fprintf(out, "  Warning: profile %s has no MFA device. mfa_serial names the device whose code mfad sends to STS to open an MFA session; without it mfad cannot serve %s. Add `mfa_serial = arn:aws:iam::ACCOUNT_ID:mfa/NAME` to [profile %s] in %s (or profiles.%s.mfa_serial in mfad's configuration).\n",
 				it.name, it.name, it.name, awsConfigPathFor(app, cfg), it.name)
