@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/c0950fac/mfad/internal/audit"
+	"github.com/c0950fac/mfad/ipc"
 )
 
 // auditConn is the audit record of the connection r came on: the
@@ -56,4 +57,16 @@ func (d *Daemon) refused(r *http.Request, profile, reason string) {
 func (d *Daemon) auditToken(event string, t Token, pid int, reason string) {
 	d.audit.Record(audit.Entry{Event: event, Via: audit.ViaControl, Profile: t.Profile, TokenID: t.ID, TokenKind: t.Kind,
 		Label: t.Label, Reason: reason, PID: pid})
+}
+
+// peerEntry is e attributed to the control-socket client p, as it was when
+// its connection was accepted: a short-lived client (`mfad env`, a
+// credential_process) has often exited by the time the entry is written.
+func peerEntry(e audit.Entry, p ipc.Peer) audit.Entry {
+	e.PID, e.Exe, e.PPID, e.ParentExe = p.PID, p.Exe, p.PPID, p.ParentExe
+	if p.PID > 0 {
+		uid := p.UID
+		e.UID = &uid
+	}
+	return e
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/ipc"
+	"github.com/c0950fac/mfad/session"
 )
 
 // ProfileStatus is one profile's state as the control protocol reports it.
@@ -94,6 +95,9 @@ func (d *Daemon) statusReply(names ...string) ipc.StatusReply {
 	if file := d.keystoreWaiting(); file != "" {
 		r.KeystoreLocked, r.KeystoreFile = true, file
 	}
+	if off, _ := d.broker.ClockSkew(); off.Abs() >= session.SkewWarn {
+		r.ClockSkewSeconds = int64(off / time.Second)
+	}
 	return r
 }
 
@@ -167,6 +171,7 @@ func controlRoutes() map[string]route {
 		ipc.OpAdopt.Name():       handle(ipc.OpAdopt, (*control).Adopt),
 		ipc.OpPassphrase.Name():  handle(ipc.OpPassphrase, (*control).Passphrase),
 		ipc.OpRotate.Name():      handle(ipc.OpRotate, (*control).Rotate),
+		ipc.OpLogin.Name():       handle(ipc.OpLogin, (*control).Login),
 	}
 }
 
@@ -205,8 +210,16 @@ func (c *control) Rotate(ctx context.Context, in ipc.RotateRequest) (ipc.RotateR
 	return c.d.RotateKey(ctx, in.Profile)
 }
 
+// Login implements ipc.Control.
+func (c *control) Login(ctx context.Context, in ipc.LoginRequest) (ipc.LoginReply, error) {
+	return c.d.Login(ctx, in)
+}
+
 // Unlock implements ipc.Control.
 func (c *control) Unlock(ctx context.Context, in ipc.UnlockRequest) (ipc.ProfileStatus, error) {
+	if in.FromSource && in.Code == "" {
+		return c.d.UnlockFromSource(ctx, in.Profile)
+	}
 	return c.d.Unlock(ctx, in.Profile, in.Code)
 }
 
@@ -243,7 +256,7 @@ func (c *control) Credentials(ctx context.Context, in ipc.CredentialsRequest) (i
 	if err != nil {
 		return ipc.CredentialsReply{}, err
 	}
-	c.d.audit.Record(audit.Entry{Event: audit.Fetch, Via: audit.ViaCredentialProcess, Profile: in.Profile, Status: 200, PID: c.conn.Peer().PID})
+	c.d.audit.Record(peerEntry(audit.Entry{Event: audit.Fetch, Via: audit.ViaCredentialProcess, Profile: in.Profile, Status: 200}, c.conn.Peer()))
 	return ipc.CredentialsReply{Version: 1, AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey,
 		SessionToken: cr.SessionToken, Expiration: cr.Expiration.UTC()}, nil
 }
@@ -252,7 +265,9 @@ func (c *control) Credentials(ctx context.Context, in ipc.CredentialsRequest) (i
 func (c *control) Tokens(context.Context, ipc.TokensRequest) (ipc.TokensReply, error) {
 	var out ipc.TokensReply
 	for _, t := range c.d.tokens.list() {
-		out.Tokens = append(out.Tokens, t.info())
+		i := t.info()
+		i.Stale = t.WatchPID > 0 && !processAlive(t.WatchPID)
+		out.Tokens = append(out.Tokens, i)
 	}
 	return out, nil
 }
@@ -310,6 +325,16 @@ func (d *Daemon) issueClientToken(c ipc.Conn, kind string, in ipc.EnvRequest) (i
 		return ipc.EnvReply{}, err
 	}
 	t.PID = c.Peer().PID
+	if kind == TokenEnv && in.WatchPID > 0 {
+		// A holder this daemon cannot see (another pid namespace) is not
+		// watched: the token would end at once.
+		if processAlive(in.WatchPID) {
+			t.WatchPID = in.WatchPID
+			d.tokens.setWatch(t.ID, t.WatchPID)
+		} else {
+			d.log.Warn("the process to hand a token to is not visible to the daemon: the token lasts until revoked", "token", t.ID, "pid", in.WatchPID)
+		}
+	}
 	file, err := d.persistToken(t)
 	if err != nil {
 		d.tokens.revoke(t.ID)
@@ -318,8 +343,12 @@ func (d *Daemon) issueClientToken(c ipc.Conn, kind string, in ipc.EnvRequest) (i
 	if kind == TokenExec {
 		d.revokeOnClose(c, t.ID)
 	}
+	if t.WatchPID > 0 {
+		d.watchHolder(t.ID, t.WatchPID)
+	}
 	d.log.Info("token issued", "token", t.ID, "kind", kind, "profile", p.name, "pid", t.PID)
-	d.auditToken(audit.TokenIssued, t, t.PID, "")
+	d.audit.Record(peerEntry(audit.Entry{Event: audit.TokenIssued, Via: audit.ViaControl, Profile: t.Profile, TokenID: t.ID,
+		TokenKind: t.Kind, Label: t.Label}, c.Peer()))
 	return ipc.EnvReply{URL: d.base + CredentialsPath + p.name, Token: t.Value, TokenFile: file, TokenID: t.ID, Region: p.prof.Region}, nil
 }
 
@@ -374,5 +403,5 @@ func (d *Daemon) revokeToken(id string) (Token, error) {
 
 // info describes t without its value.
 func (t Token) info() ipc.TokenInfo {
-	return ipc.TokenInfo{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created}
+	return ipc.TokenInfo{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created, WatchPID: t.WatchPID}
 }

@@ -144,7 +144,7 @@ func New(o Options) (*Daemon, error) {
 			if !ok {
 				return nil, fmt.Errorf("profile %s uses source_profile %s, which is not configured", name, kp)
 			}
-			k = &keyState{name: kp, prof: src}
+			k = &keyState{name: kp, prof: src, held: true}
 			d.keys[kp] = k
 		}
 		ps := &profState{name: name, prof: p, key: k}
@@ -206,6 +206,7 @@ func (d *Daemon) Restore(ctx context.Context) error {
 		}
 		if s != nil && s.Kind == session.KindMFA {
 			k.mfa = s
+			k.held = false
 			k.shortLife = d.noteLifetime(k.name, "mfa_lead", s.Lifetime(), mfaLead(k.prof), k.shortLife)
 			d.log.Info("restored MFA session", "profile", k.name, "session", s)
 		}
@@ -295,7 +296,7 @@ func (d *Daemon) Unlock(ctx context.Context, name, code string) (ProfileStatus, 
 	if err := d.guard.CheckHuman(k.prof.MFASerial, code, d.clock.Now()); err != nil {
 		return ProfileStatus{}, err
 	}
-	if err := d.unlockKey(ctx, k, code); err != nil {
+	if err := d.unlockKey(ctx, k, code, nil); err != nil {
 		return ProfileStatus{}, err
 	}
 	if p.isRole() {
@@ -307,7 +308,9 @@ func (d *Daemon) Unlock(ctx context.Context, name, code string) (ProfileStatus, 
 }
 
 // unlockKey makes a new MFA session for k with code (single STS attempt).
-func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error {
+// With gen set (a code a source fetched), the session is dropped when k was
+// locked since *gen was read: a lock wins over a fetch under way.
+func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string, gen *uint64) error {
 	v, err, _ := d.sf.Do("unlock/"+k.name, func() (any, error) {
 		// A rotation in progress decides which key is stored.
 		k.keyMu.Lock()
@@ -335,12 +338,20 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error 
 		return err
 	}
 	s := v.(*session.Session)
+	d.mu.Lock()
+	if gen != nil && k.lockGen != *gen {
+		d.mu.Unlock()
+		d.log.Info("a code arrived after the profile was locked: not unlocking it", "profile", k.name)
+		return lockedError(k.dependents[0])
+	}
+	d.mu.Unlock()
 	if err := session.Save(ctx, d.store, s); err != nil {
 		d.log.Warn("could not cache MFA session; a restart will need a new code", "profile", k.name, "error", err)
 	}
 	now := d.clock.Now()
 	d.mu.Lock()
 	k.mfa = s
+	k.held = false
 	k.shortLife = d.noteLifetime(k.name, "mfa_lead", s.Lifetime(), mfaLead(k.prof), k.shortLife)
 	k.needCode, k.codeReason, k.codeErr, k.codeAttempts = false, "", "", 0
 	// Role sessions from the old MFA session carry its MFA age: renew them.
@@ -363,6 +374,7 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string) error 
 		}
 		d.kick(p)
 	}
+	d.learnKeyCreated(k)
 	return nil
 }
 
@@ -567,6 +579,12 @@ func (d *Daemon) lockKey(ctx context.Context, k *keyState) ([]string, error) {
 	d.mu.Lock()
 	k.mfa = nil
 	k.needCode = false
+	k.held = true
+	k.lockGen++
+	k.codeAttempts, k.codeRetryAt, k.codeErr = 0, time.Time{}, ""
+	if k.codeCancel != nil {
+		k.codeCancel()
+	}
 	var names []string
 	for _, p := range k.dependents {
 		p.role = nil
@@ -627,6 +645,9 @@ func (d *Daemon) serve(ctx context.Context, p *profState) (*snapshot, error) {
 		return snap, nil
 	}
 	if !mfaValid {
+		// A source that needs no typing starts now; this request is
+		// answered at once, and later ones are served once it is done.
+		d.askOnDemand(p.key)
 		return nil, lockedError(p)
 	}
 	// A role profile whose role session has expired (a laptop that slept,

@@ -96,6 +96,8 @@ func (d *Daemon) service(k *keyState) {
 	if k.mfa != nil && !k.mfa.Valid(now, 0) {
 		d.log.Warn("MFA session expired", "profile", k.name)
 		k.mfa = nil
+		// Expired, not locked: any code source may renew it.
+		k.held = false
 		for _, p := range k.dependents {
 			p.role = nil
 		}
@@ -118,7 +120,6 @@ func (d *Daemon) service(k *keyState) {
 				d.log.Warn("a new MFA code is needed", "profile", k.name, "reason", k.codeReason)
 			}
 			if !k.codeBusy && !now.Before(k.codeRetryAt) {
-				k.codeBusy = true
 				startCode = true
 			}
 		}
@@ -130,11 +131,11 @@ func (d *Daemon) service(k *keyState) {
 		d.kick(p)
 	}
 	if startCode {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			d.fetchCode(k)
-		}()
+		d.mu.Lock()
+		if !d.closed {
+			d.startFetchLocked(k, "")
+		}
+		d.mu.Unlock()
 	}
 }
 
@@ -152,15 +153,24 @@ func (d *Daemon) codeReason(k *keyState) string {
 
 // fetchCode asks k's code source for a code and unlocks with it. A source
 // that needs a person announces the need; `mfad unlock` then brings the code.
-func (d *Daemon) fetchCode(k *keyState) {
+// ctx ends when k is locked or the daemon stops; gen is k.lockGen when the
+// fetch started.
+func (d *Daemon) fetchCode(ctx context.Context, k *keyState, gen uint64) {
 	d.mu.Lock()
 	reason := k.codeReason
 	d.mu.Unlock()
-	err := d.tryCode(k, reason)
+	err := d.tryCode(ctx, k, reason, gen)
 	now := d.clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	k.codeBusy = false
+	k.codeResult = err
+	k.codeCancel = nil
+	close(k.codeDone)
+	if k.lockGen != gen {
+		// Locked meanwhile: the lock reset what this fetch would change.
+		return
+	}
 	if err == nil || !k.needCode {
 		// Done, or unlocked meanwhile; a new need may have arisen while
 		// this fetch ran.
@@ -180,11 +190,11 @@ func (d *Daemon) fetchCode(k *keyState) {
 	d.scheduleLocked(k, now)
 }
 
-func (d *Daemon) tryCode(k *keyState, reason string) error {
+func (d *Daemon) tryCode(ctx context.Context, k *keyState, reason string, gen uint64) error {
 	if d.source == nil {
 		return mfacode.ErrNeedsHuman
 	}
-	ctx, cancel := context.WithCancel(d.bg)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	src, err := d.source(ctx, k.prof)
 	if err != nil {
@@ -203,5 +213,12 @@ func (d *Daemon) tryCode(k *keyState, reason string) error {
 	if err != nil {
 		return err
 	}
-	return d.unlockKey(ctx, k, code)
+	d.mu.Lock()
+	locked := k.lockGen != gen
+	d.mu.Unlock()
+	if locked {
+		d.log.Info("a code arrived after the profile was locked: not unlocking it", "profile", k.name)
+		return lockedError(k.dependents[0])
+	}
+	return d.unlockKey(ctx, k, code, &gen)
 }

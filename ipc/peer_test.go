@@ -15,8 +15,12 @@ import (
 	"testing"
 )
 
-// helperSocketEnv tells TestHelperProcess which socket to call.
-const helperSocketEnv = "MFAD_IPC_HELPER_SOCKET"
+// helperSocketEnv tells TestHelperProcess which socket to call, and
+// helperOpEnv which operation ("echo" when unset).
+const (
+	helperSocketEnv = "MFAD_IPC_HELPER_SOCKET"
+	helperOpEnv     = "MFAD_IPC_HELPER_OP"
+)
 
 // TestHelperProcess is not a real test: TestOtherUserIsForbidden runs the
 // test binary as another user with this test selected, to act as that
@@ -34,6 +38,11 @@ func TestHelperProcess(t *testing.T) {
 		return
 	}
 	defer c.Close()
+	if os.Getenv(helperOpEnv) == "hold" {
+		// Send one request, then exit.
+		_ = c.invoke(ctx, "hold", nil, nil)
+		return
+	}
 	err = c.invoke(ctx, "echo", payload{Code: "246810"}, nil)
 	var e *Error
 	switch {

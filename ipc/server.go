@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/c0950fac/mfad/internal/peerproc"
 )
 
 // Defaults for Server.
@@ -109,6 +111,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		owner:        owner,
 		slots:        make(chan struct{}, maxConns),
 		frameTimeout: s.FrameTimeout,
+		procs:        peerproc.NewFinder(),
 	}
 	if st.frameTimeout <= 0 {
 		st.frameTimeout = DefaultFrameTimeout
@@ -165,6 +168,8 @@ type serveState struct {
 	owner        int
 	slots        chan struct{}
 	frameTimeout time.Duration
+	// procs describes peers when their connections are accepted.
+	procs *peerproc.Finder
 }
 
 // conn implements Conn.
@@ -224,6 +229,9 @@ func (st *serveState) serveConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 
+	// Who the client is, read now: a short-lived client (a
+	// credential_process) may be gone by the time its request is audited.
+	peer.describe(st.procs)
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(context.Canceled)
 	c := &conn{nc: nc, peer: peer, ctx: cctx, cancel: cancel}

@@ -68,7 +68,8 @@ type Config struct {
 	// Dialog asks for the code on the desktop (source prompt): "" for none,
 	// or "auto", "zenity", "kdialog" or "osascript".
 	Dialog string
-	// Notifier announces that a code is needed (source prompt); nil means a
+	// Notifier announces that a code is needed (source prompt) or that
+	// mfa_process waits for a touch (source process); nil means a
 	// DesktopNotifier.
 	Notifier Notifier
 	// Now is the clock (default time.Now).
@@ -100,7 +101,11 @@ func New(cfg Config) (Source, error) {
 		if strings.TrimSpace(cfg.Process) == "" {
 			return nil, errors.New("mfa_source: process needs mfa_process, e.g. `ykman oath accounts code --single NAME`")
 		}
-		return NewProcess(cfg.Process, cfg.ProcessTimeout, ProcessOptions{Logger: logger})
+		notifier := cfg.Notifier
+		if notifier == nil {
+			notifier = NewDesktopNotifier(logger)
+		}
+		return NewProcess(cfg.Process, cfg.ProcessTimeout, ProcessOptions{Logger: logger, Notifier: notifier})
 	case SourceTOTP:
 		if strings.TrimSpace(cfg.TOTPSecret) == "" {
 			return nil, errors.New("mfa_source: totp needs a TOTP secret: run `mfad totp set PROFILE`")

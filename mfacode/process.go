@@ -34,7 +34,18 @@ type ProcessOptions struct {
 	Environ func() []string
 	// Logger receives debug messages (default: discarded).
 	Logger *slog.Logger
+	// Notifier, when set, announces that the command is waiting — for a
+	// touch of a security key, typically — once it has run for TouchNotice.
+	Notifier Notifier
+	// TouchNotice is how long the command may run before the announcement
+	// (default DefaultTouchNotice).
+	TouchNotice time.Duration
 }
+
+// DefaultTouchNotice is how long mfa_process may run before a notification
+// says it waits, for a YubiKey touch most likely: codes that need no touch
+// come faster.
+const DefaultTouchNotice = 700 * time.Millisecond
 
 // Process is the "process" source: it runs mfa_process through the user's
 // shell (/bin/sh -c on Unix, cmd /C on Windows) and reads the code it prints.
@@ -44,10 +55,12 @@ type ProcessOptions struct {
 // code, alone or at the end of a single line (as `ykman oath accounts code`
 // does). It is killed, with any programs it started, when the timeout passes.
 type Process struct {
-	command string
-	timeout time.Duration
-	environ func() []string
-	log     *slog.Logger
+	command  string
+	timeout  time.Duration
+	environ  func() []string
+	log      *slog.Logger
+	notifier Notifier
+	notice   time.Duration
 }
 
 // NewProcess returns a source that runs command with the given timeout
@@ -62,7 +75,11 @@ func NewProcess(command string, timeout time.Duration, opts ProcessOptions) (*Pr
 	if opts.Environ == nil {
 		opts.Environ = os.Environ
 	}
-	return &Process{command: command, timeout: timeout, environ: opts.Environ, log: orDiscard(opts.Logger)}, nil
+	if opts.TouchNotice <= 0 {
+		opts.TouchNotice = DefaultTouchNotice
+	}
+	return &Process{command: command, timeout: timeout, environ: opts.Environ, log: orDiscard(opts.Logger),
+		notifier: opts.Notifier, notice: opts.TouchNotice}, nil
 }
 
 // Name returns "process".
@@ -90,7 +107,12 @@ func (p *Process) Code(ctx context.Context, req Request) (string, error) {
 	cmd.WaitDelay = waitDelay
 
 	p.log.DebugContext(ctx, "running mfa_process", "profile", req.Profile, "command", p.command)
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		stop := p.announce(tctx, req)
+		err = cmd.Wait()
+		stop()
+	}
 	switch {
 	case ctx.Err() != nil:
 		return "", fmt.Errorf("mfa_process `%s` stopped: %w", p.command, ctx.Err())
@@ -121,6 +143,42 @@ func (p *Process) Code(ctx context.Context, req Request) (string, error) {
 	}
 	p.log.DebugContext(ctx, "mfa_process printed a code", "profile", req.Profile)
 	return code, nil
+}
+
+// announce notifies, once the command has run for p.notice, that it waits
+// for a touch. The returned function cancels a notice not yet shown and
+// waits for one being shown.
+func (p *Process) announce(ctx context.Context, req Request) (stop func()) {
+	if p.notifier == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	cancelled := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTimer(p.notice)
+		defer t.Stop()
+		select {
+		case <-cancelled:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		body := fmt.Sprintf("mfa_process is waiting for profile %s: touch your security key if it blinks.", req.Profile)
+		if req.Reason != "" {
+			body += " (" + req.Reason + ")"
+		}
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := p.notifier.Notify(nctx, "mfad: touch your security key", body); err != nil {
+			p.log.Debug("could not show the touch notification", "error", err)
+		}
+	}()
+	return func() {
+		close(cancelled)
+		<-done
+	}
 }
 
 // parseCodeOutput finds the code in a command's output: the whole trimmed

@@ -237,3 +237,50 @@ func TestScrub(t *testing.T) {
 		t.Errorf("scrub cut badly: %d bytes", len(got))
 	}
 }
+
+// touchNotifier records notifications and creates a file when notified, as
+// the touch a waiting mfa_process expects.
+type touchNotifier struct {
+	touched string
+	bodies  chan string
+}
+
+func (n *touchNotifier) Notify(_ context.Context, title, body string) error {
+	n.bodies <- title + ": " + body
+	return os.WriteFile(n.touched, nil, 0o600)
+}
+
+func TestProcessAnnouncesItWaitsForATouch(t *testing.T) {
+	needUnix(t)
+	dir := t.TempDir()
+	touched := filepath.Join(dir, "touched")
+	// The command waits for the "touch" the notification brings.
+	path := writeScript(t, dir, "mfa.sh", `while [ ! -e "`+touched+`" ]; do sleep 0.01; done; echo 123456`)
+	n := &touchNotifier{touched: touched, bodies: make(chan string, 4)}
+	p, err := NewProcess(path, time.Minute, ProcessOptions{Notifier: n, TouchNotice: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := p.Code(t.Context(), Request{Profile: "work", MFASerial: "arn:aws:iam::123456789012:mfa/alice"})
+	if err != nil || code != "123456" {
+		t.Fatalf("Code = %q, %v", code, err)
+	}
+	if got := <-n.bodies; !strings.Contains(got, "touch your security key") || !strings.Contains(got, "work") {
+		t.Fatalf("notification %q", got)
+	}
+
+	// A command that answers before the notice is not announced.
+	fast := writeScript(t, dir, "fast.sh", `echo 123456`)
+	p, err = NewProcess(fast, time.Minute, ProcessOptions{Notifier: n, TouchNotice: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Code(t.Context(), Request{Profile: "work"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-n.bodies:
+		t.Fatalf("a fast command was announced: %q", got)
+	default:
+	}
+}

@@ -53,13 +53,28 @@ type movingWorld struct {
 
 func newMovingWorld(t *testing.T, awsConfig string) *movingWorld {
 	t.Helper()
+	return newMovingWorldBackend(t, awsConfig, keystore.BackendFile)
+}
+
+// newMovingWorldBackend is newMovingWorld with the keystore backend named;
+// the OS keyring is used under a service name of the test's own.
+func newMovingWorldBackend(t *testing.T, awsConfig, backend string) *movingWorld {
+	t.Helper()
 	home := t.TempDir()
 	w := &movingWorld{t: t, home: home, env: map[string]string{
 		"HOME":                 home,
-		"MFAD_KEYRING_BACKEND": "file",
+		"MFAD_KEYRING_BACKEND": backend,
+		"MFAD_KEYRING_SERVICE": "mfad-test-" + filepath.Base(home),
 		"MFAD_FILE_PASSPHRASE": "test passphrase",
 		"MFAD_RUNTIME_DIR":     filepath.Join(t.TempDir(), "run"),
 	}}
+	if backend == keystore.BackendOS {
+		t.Cleanup(func() {
+			for _, n := range []string{"work", "personal"} {
+				_ = keystore.RemoveProfile(context.Background(), w.store(), n)
+			}
+		})
+	}
 	w.write(".aws/credentials", movingCredentials)
 	w.write(".aws/config", awsConfig)
 	return w
@@ -108,12 +123,24 @@ func (w *movingWorld) run(imp importSystem, doc doctorSystem, args ...string) (s
 
 func (w *movingWorld) store() keystore.Store {
 	w.t.Helper()
-	st, err := keystore.OpenFile(context.Background(), w.path(".local/share/mfad/keystore.enc"),
-		func(context.Context) ([]byte, error) { return []byte("test passphrase"), nil })
+	st, err := keystore.Open(context.Background(), keystore.Options{
+		Backend: w.env["MFAD_KEYRING_BACKEND"], File: w.path(".local/share/mfad/keystore.enc"),
+		Passphrase: func(context.Context) ([]byte, error) { return []byte("test passphrase"), nil },
+		Service:    w.env["MFAD_KEYRING_SERVICE"],
+	})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	return st
+}
+
+// movingBackends are the keystore backends to test with: the encrypted
+// file, and the Secret Service when one is reachable (scripts/test).
+func movingBackends() []string {
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") != "" {
+		return []string{keystore.BackendFile, keystore.BackendOS}
+	}
+	return []string{keystore.BackendFile}
 }
 
 // noSecretInHome fails when any file under the home holds secret.
@@ -137,7 +164,13 @@ func (w *movingWorld) noSecretInHome(secret string) {
 var realImport = importSystem{replaceFile: configs.ReplaceFile}
 
 func TestImportMovesExactlyTheKeys(t *testing.T) {
-	w := newMovingWorld(t, "[profile work]\nmfa_serial = arn:aws:iam::111122223333:mfa/alice\n")
+	for _, backend := range movingBackends() {
+		t.Run(backend, func(t *testing.T) { testImportMovesExactlyTheKeys(t, backend) })
+	}
+}
+
+func testImportMovesExactlyTheKeys(t *testing.T, backend string) {
+	w := newMovingWorldBackend(t, "[profile work]\nmfa_serial = arn:aws:iam::111122223333:mfa/alice\n", backend)
 	doc := doctorSystem{service: serviceSystem{goos: "linux"}, replaceFile: configs.ReplaceFile}
 
 	// Session credentials are refused, and nothing changes.
@@ -176,7 +209,7 @@ func TestImportMovesExactlyTheKeys(t *testing.T) {
 
 	// A rewrite whose directory flush failed has replaced the file: the
 	// keys stay in the keystore.
-	w2 := newMovingWorld(t, "")
+	w2 := newMovingWorldBackend(t, "", backend)
 	unsynced := importSystem{replaceFile: func(path string, data []byte) error {
 		if err := configs.ReplaceFile(path, data); err != nil {
 			return err
@@ -195,7 +228,7 @@ func TestImportMovesExactlyTheKeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import work: %v\n%s", err, out)
 	}
-	wantIn(t, "import work", out, "Moved the access key "+workKeyID+" of [work]", "MFA device: arn:aws:iam::111122223333:mfa/alice")
+	wantIn(t, "import work", out, "Moved the access key "+workKeyID+" of [work]", "into the "+backend+" keystore", "MFA device: arn:aws:iam::111122223333:mfa/alice")
 	want := strings.Replace(strings.Replace(movingCredentials,
 		"aws_access_key_id="+workKeyID+"\r\n", "", 1),
 		"aws_secret_access_key = "+workSecret+"\n", "", 1)
@@ -256,5 +289,18 @@ func TestImportRefusesAnotherKeyAndWantsNames(t *testing.T) {
 	out, err := w.run(realImport, doc, "import", "--all", "--dry-run")
 	if err == nil || !strings.Contains(out, "Skipped [temp]") {
 		t.Fatalf("import --all: %v\n%s", err, out)
+	}
+}
+
+func TestImportPointsAtAnMFASerialLeftInTheCredentialsFile(t *testing.T) {
+	w := newMovingWorld(t, "")
+	w.write(".aws/credentials", "[carol]\naws_access_key_id = "+personalKeyID+"\naws_secret_access_key = "+personalSecret+"\nmfa_serial = arn:aws:iam::111122223333:mfa/carol\n")
+	out, err := w.run(realImport, doctorSystem{}, "import", "carol")
+	if err != nil {
+		t.Fatalf("import carol: %v\n%s", err, out)
+	}
+	wantIn(t, "import carol", out, "names its MFA device in "+w.path(".aws/credentials"), "move the mfa_serial line to [profile carol]")
+	if got := w.read(".aws/credentials"); got != "[carol]\nmfa_serial = arn:aws:iam::111122223333:mfa/carol\n" {
+		t.Fatalf("credentials file: %q", got)
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/ipc"
-	"github.com/c0950fac/mfad/mfacode"
+	"github.com/c0950fac/mfad/session"
 )
 
 func newUnlockCmd(app *App) *cobra.Command {
@@ -34,9 +34,11 @@ When the daemon started without the passphrase of its encrypted keystore file (a
 ` + "`mfad daemon &`" + `), unlock gives it first: from MFAD_FILE_PASSPHRASE, else asked for
 on the terminal with hidden input; it goes to the daemon over the control socket only.
 
-The code is asked for on the terminal — or, when the profile's code source is mfa_process
-(mfa_source: process), that command is run for it. --code-stdin reads it from standard
-input (for scripts and password managers). --code CODE puts the code in the process's argument list,
+With mfa_source process or totp, unlock asks the daemon to get the code from that source
+(a YubiKey touch through mfa_process, or the TOTP secret), and falls back to the terminal
+when that fails. Otherwise the code is asked for on the terminal. --code-stdin reads it from
+standard input (for scripts and password managers). --code CODE puts the code in the process's
+argument list,
 where other local users can see it while it runs: prefer --code-stdin.`,
 		Example: `  mfad unlock work
   ykman oath accounts code --single work | mfad unlock work --code-stdin`,
@@ -63,21 +65,32 @@ where other local users can see it while it runs: prefer --code-stdin.`,
 			if err := app.openDaemonKeystore(ctx, c); err != nil {
 				return err
 			}
+			var st ipc.ProfileStatus
+			done := false
 			if code == "" && !codeStdin && app.roleUnlocksWithoutCode(ctx, c, name) {
 				// A role profile locked on its own: its MFA session is valid.
-			} else if code == "" {
-				if kp := cfg.Profiles[cfg.Profiles[name].KeyProfile()]; kp != nil && kp.MFASource == configs.MFASourceProcess && !codeStdin {
-					code, err = processCode(ctx, kp)
-				} else {
-					code, err = app.readCode(name, codeStdin)
+				if st, err = c.Unlock(ctx, ipc.UnlockRequest{Profile: name}); err != nil {
+					return err
 				}
-				if err != nil {
+				done = true
+			} else if code == "" && !codeStdin {
+				if st, done, err = app.unlockFromSource(ctx, c, name); err != nil {
 					return err
 				}
 			}
-			st, err := c.Unlock(ctx, ipc.UnlockRequest{Profile: name, Code: code})
-			if err != nil {
-				return err
+			if !done {
+				if code == "" {
+					code, err = app.readCode(name, codeStdin)
+					if err != nil {
+						return err
+					}
+				}
+				if err := session.ValidateCode(code); err != nil {
+					return err
+				}
+				if st, err = c.Unlock(ctx, ipc.UnlockRequest{Profile: name, Code: code}); err != nil {
+					return err
+				}
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Unlocked %s: credentials served until %s", name, fmtTime(st.ServedExpiration))
@@ -111,17 +124,36 @@ func (a *App) roleUnlocksWithoutCode(ctx context.Context, c *ipc.Client, name st
 	return p.RoleLocked && p.SessionExpiration.After(time.Now().Add(time.Minute))
 }
 
-// processCode runs a key profile's mfa_process for a code.
-func processCode(ctx context.Context, kp *configs.Profile) (string, error) {
-	src, err := mfacode.NewProcess(kp.MFAProcess, kp.MFAProcessTimeout, mfacode.ProcessOptions{})
+// unlockFromSource asks the daemon to unlock name with a code from the
+// profile's configured source when no person needs to type it: mfa_process
+// (a YubiKey touch) or totp. done is false when the terminal should be
+// asked instead: a prompt source, or a source that failed while a terminal
+// is there to fall back to.
+func (a *App) unlockFromSource(ctx context.Context, c *ipc.Client, name string) (st ipc.ProfileStatus, done bool, err error) {
+	sr, err := c.Status(ctx, ipc.StatusRequest{Profile: name})
 	if err != nil {
-		return "", fmt.Errorf("profile %s: %w", kp.Name, err)
+		return st, false, err
 	}
-	code, err := src.Code(ctx, mfacode.Request{Profile: kp.Name, MFASerial: kp.MFASerial, Reason: "mfad unlock " + kp.Name})
-	if err != nil {
-		return "", fmt.Errorf("profile %s: mfa_process: %w; or give the code with --code-stdin", kp.Name, err)
+	if len(sr.Profiles) != 1 {
+		return st, false, nil
 	}
-	return code, nil
+	src := sr.Profiles[0].MFASource
+	if src != configs.MFASourceProcess && src != configs.MFASourceTOTP {
+		return st, false, nil
+	}
+	if src == configs.MFASourceProcess {
+		fmt.Fprintf(a.Stderr, "Getting an MFA code for %s from mfa_process (touch your security key if it blinks)...\n", sr.Profiles[0].KeyProfile)
+	}
+	st, err = c.Unlock(ctx, ipc.UnlockRequest{Profile: name, FromSource: true})
+	if err == nil {
+		return st, true, nil
+	}
+	f, ok := a.Stdin.(*os.File)
+	if !ok || !isTerminal(f) {
+		return st, false, fmt.Errorf("mfa_source %s gave no code: %w", src, err)
+	}
+	fmt.Fprintf(a.Stderr, "mfa_source %s gave no code (%v): type it instead.\n", src, err)
+	return st, false, nil
 }
 
 // openDaemonKeystore gives the daemon its keystore file's passphrase when
@@ -281,6 +313,14 @@ func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
 	fmt.Fprintf(w, "daemon pid %d, endpoint %s, keystore %s\n", st.PID, st.Endpoint, st.Keystore)
 	if st.KeystoreLocked {
 		fmt.Fprintf(w, "the keystore file %s waits for its passphrase: run `mfad unlock`\n", st.KeystoreFile)
+	}
+	if st.ClockSkewSeconds != 0 {
+		off := time.Duration(st.ClockSkewSeconds) * time.Second
+		way := "behind"
+		if off < 0 {
+			way = "ahead of"
+		}
+		fmt.Fprintf(w, "warning: this machine's clock is %s %s STS's: mfad reads expiries on STS's time, but set the clock right (NTP)\n", fmtDur(off.Abs()), way)
 	}
 	if st.ConfigError != "" {
 		fmt.Fprintf(w, "configuration change refused (the previous configuration is served): %s\n", st.ConfigError)
