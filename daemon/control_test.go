@@ -19,6 +19,18 @@ func TestControlRoutesCoverControl(t *testing.T) {
 	}
 }
 
+// Operations keep their wire names: a CLI keeps working across a daemon
+// restart or upgrade, and an `mfad exec` started by an older CLI adopts its
+// token again from a newer daemon.
+func TestControlWireNamesStay(t *testing.T) {
+	routes := controlRoutes()
+	for _, op := range []string{"status", "unlock", "lock", "env", "exec", "credentials", "tokens", "revoke", "hold", "adopt", "passphrase"} {
+		if routes[op] == nil {
+			t.Errorf("no route for operation %q: renaming an operation breaks clients of the previous version", op)
+		}
+	}
+}
+
 // The CLI's client and the daemon's routes speak the same API over a real
 // socket, and the daemon's errors keep their codes on the way.
 func TestControlOverSocket(t *testing.T) {
