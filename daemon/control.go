@@ -11,6 +11,7 @@ import (
 
 	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/ipc"
+	"github.com/c0950fac/mfad/session"
 )
 
 // ProfileStatus is one profile's state as the control protocol reports it.
@@ -93,6 +94,9 @@ func (d *Daemon) statusReply(names ...string) ipc.StatusReply {
 	r := ipc.StatusReply{Endpoint: base, PID: os.Getpid(), Keystore: d.store.Backend(), Profiles: d.Status(names...)}
 	if file := d.keystoreWaiting(); file != "" {
 		r.KeystoreLocked, r.KeystoreFile = true, file
+	}
+	if off, _ := d.broker.ClockSkew(); off.Abs() >= session.SkewWarn {
+		r.ClockSkewSeconds = int64(off / time.Second)
 	}
 	return r
 }

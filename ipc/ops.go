@@ -156,6 +156,10 @@ type StatusReply struct {
 	// ConfigError is why the last change to the configuration files was
 	// refused; the configuration before it is still served.
 	ConfigError string `json:"config_error,omitempty"`
+	// ClockSkewSeconds is how far STS's clock was ahead of this machine's
+	// at the last STS call (negative: behind), when that is a minute or
+	// more: mfad then reads expiries on STS's time, but the clock is wrong.
+	ClockSkewSeconds int64 `json:"clock_skew_seconds,omitempty"`
 	// Profiles are the profiles' states, sorted by name.
 	Profiles []ProfileStatus `json:"profiles"`
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/internal/fileutil"
+	"github.com/c0950fac/mfad/internal/service"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/policy"
@@ -528,9 +529,9 @@ func keyAgeFinding(p *configs.Profile, k keystore.AccessKey, now time.Time) *doc
 func (a *App) doctorDaemon(ctx context.Context, sys doctorSystem) []doctorFinding {
 	var out []doctorFinding
 	installed, serviceKnown := false, false
-	if files, err := a.serviceFilesFor(sys.service); err == nil {
+	if layout, err := a.serviceLayout(sys.service); err == nil {
 		serviceKnown = true
-		installed = fileExists(files.unit) || fileExists(files.plist)
+		installed = service.Exists(layout.Main())
 	}
 	st, err := a.runningDaemon(ctx)
 	switch {
@@ -539,7 +540,7 @@ func (a *App) doctorDaemon(ctx context.Context, sys doctorSystem) []doctorFindin
 	case errors.Is(err, ipc.ErrNoDaemon):
 		fix := "mfad service install (or run `mfad daemon`)"
 		if installed {
-			fix = "start the installed service (`systemctl --user start mfad` or `launchctl kickstart gui/$(id -u)/" + launchdLabel + "`), or run `mfad daemon`"
+			fix = "start the installed service (`systemctl --user start mfad` or `launchctl kickstart gui/$(id -u)/" + service.LaunchdLabel + "`), or run `mfad daemon`"
 		} else if !serviceKnown {
 			fix = "run `mfad daemon` (start it at login with your system's tool)"
 		}
