@@ -526,9 +526,15 @@ func (d *Daemon) kick(p *profState) {
 			p.kicked.Store(false)
 			// A new MFA session may have arrived while this renewal ran
 			// with the old one, and its own kick found this one under way.
-			if err != nil || !d.roleStale(p) || !p.kicked.CompareAndSwap(false, true) {
-				return
+			if err == nil && d.roleStale(p) && p.kicked.CompareAndSwap(false, true) {
+				continue
 			}
+			// The timer skips renewals while one runs: arm it again, in
+			// case it fell due meanwhile.
+			d.mu.Lock()
+			d.scheduleLocked(p.key, d.clock.Now())
+			d.mu.Unlock()
+			return
 		}
 	}()
 }
