@@ -69,7 +69,7 @@ func TestShortRoleLifetimesRenewAtABoundedRate(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	start := e.Clock.Now()
 	var firstMinute int
 	// Ten minutes in steps of 2 seconds, with clients asking at every step.
@@ -117,7 +117,7 @@ func TestNothingFresherIsNotSuccess(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	held, _ := d.Credentials(ctx, "admin")
 	// From now on STS issues role sessions ending before the held one.
 	e.Emu.SetMaxLifetime("AssumeRole", 15*time.Minute)
@@ -160,7 +160,7 @@ func TestFetchesDuringASlowRenewalNeverWait(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	quiet(t, p)
 	tok, err := d.tokens.issue(TokenEnv, "admin", "test", e.Clock.Now())
 	if err != nil {
