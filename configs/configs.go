@@ -97,6 +97,10 @@ type Profile struct {
 	MFASerial string
 	// Region is the AWS region used for STS and handed to clients.
 	Region string
+	// RegionIsDefault reports that Region is mfad's fallback, set nowhere
+	// (not in a file nor by AWS_REGION): clients keep the region they find
+	// themselves. A region set to the same value is not the default.
+	RegionIsDefault bool
 	// RoleARN, when set, makes this a role profile: the role is assumed from the MFA session.
 	RoleARN string
 	// RoleSessionName names the assumed role session ("" = mfad picks one).

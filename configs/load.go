@@ -445,6 +445,7 @@ func (l *loader) defaults(p *Profile, origin map[string]string) {
 			p.Region, origin[keyRegion] = l.getenv("AWS_DEFAULT_REGION"), "set by AWS_DEFAULT_REGION"
 		default:
 			p.Region, origin[keyRegion] = d.Region, "the default"
+			p.RegionIsDefault = true
 		}
 	}
 }

@@ -139,6 +139,11 @@ func TestDefaults(t *testing.T) {
 		MFAProcessTimeout: 30 * time.Second, RefreshLead: 20 * time.Minute, MFALead: 15 * time.Minute,
 		Sources: []string{"mfad"},
 	}
+	// The region is mfad's fallback, set nowhere.
+	if !got.RegionIsDefault {
+		t.Error("RegionIsDefault is false for a region set nowhere")
+	}
+	got.RegionIsDefault = false
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("profile = %+v\nwant      %+v", got, want)
 	}

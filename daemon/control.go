@@ -11,6 +11,7 @@ import (
 
 	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/ipc"
+	"github.com/c0950fac/mfad/session"
 )
 
 // ProfileStatus is one profile's state as the control protocol reports it.
@@ -95,6 +96,9 @@ func (d *Daemon) statusReply(names ...string) ipc.StatusReply {
 	if file := d.keystoreWaiting(); file != "" {
 		r.KeystoreLocked, r.KeystoreFile = true, file
 	}
+	if off, _ := d.broker.ClockSkew(); off.Abs() >= session.SkewWarn {
+		r.ClockSkewSeconds = int64(off / time.Second)
+	}
 	return r
 }
 
@@ -168,6 +172,7 @@ func controlRoutes() map[string]route {
 		ipc.OpAdopt.Name():       handle(ipc.OpAdopt, (*control).Adopt),
 		ipc.OpPassphrase.Name():  handle(ipc.OpPassphrase, (*control).Passphrase),
 		ipc.OpRotate.Name():      handle(ipc.OpRotate, (*control).Rotate),
+		ipc.OpLogin.Name():       handle(ipc.OpLogin, (*control).Login),
 	}
 }
 
@@ -204,6 +209,11 @@ func (c *control) Passphrase(ctx context.Context, in ipc.PassphraseRequest) (ipc
 // Rotate implements ipc.Control.
 func (c *control) Rotate(ctx context.Context, in ipc.RotateRequest) (ipc.RotateReply, error) {
 	return c.d.RotateKey(ctx, in.Profile)
+}
+
+// Login implements ipc.Control.
+func (c *control) Login(ctx context.Context, in ipc.LoginRequest) (ipc.LoginReply, error) {
+	return c.d.Login(ctx, in)
 }
 
 // Unlock implements ipc.Control.
@@ -256,7 +266,9 @@ func (c *control) Credentials(ctx context.Context, in ipc.CredentialsRequest) (i
 func (c *control) Tokens(context.Context, ipc.TokensRequest) (ipc.TokensReply, error) {
 	var out ipc.TokensReply
 	for _, t := range c.d.tokens.list() {
-		out.Tokens = append(out.Tokens, t.info())
+		i := t.info()
+		i.Stale = t.WatchPID > 0 && !processAlive(t.WatchPID)
+		out.Tokens = append(out.Tokens, i)
 	}
 	return out, nil
 }
@@ -314,6 +326,16 @@ func (d *Daemon) issueClientToken(c ipc.Conn, kind string, in ipc.EnvRequest) (i
 		return ipc.EnvReply{}, err
 	}
 	t.PID = c.Peer().PID
+	if kind == TokenEnv && in.WatchPID > 0 {
+		// A holder this daemon cannot see (another pid namespace) is not
+		// watched: the token would end at once.
+		if processAlive(in.WatchPID) {
+			t.WatchPID = in.WatchPID
+			d.tokens.setWatch(t.ID, t.WatchPID)
+		} else {
+			d.log.Warn("the process to hand a token to is not visible to the daemon: the token lasts until revoked", "token", t.ID, "pid", in.WatchPID)
+		}
+	}
 	file, err := d.persistToken(t)
 	if err != nil {
 		d.tokens.revoke(t.ID)
@@ -321,6 +343,9 @@ func (d *Daemon) issueClientToken(c ipc.Conn, kind string, in ipc.EnvRequest) (i
 	}
 	if kind == TokenExec {
 		d.revokeOnClose(c, t.ID)
+	}
+	if t.WatchPID > 0 {
+		d.watchHolder(t.ID, t.WatchPID)
 	}
 	d.log.Info("token issued", "token", t.ID, "kind", kind, "profile", p.name, "pid", t.PID)
 	d.audit.Record(peerEntry(audit.Entry{Event: audit.TokenIssued, Via: audit.ViaControl, Profile: t.Profile, TokenID: t.ID,
@@ -379,5 +404,5 @@ func (d *Daemon) revokeToken(id string) (Token, error) {
 
 // info describes t without its value.
 func (t Token) info() ipc.TokenInfo {
-	return ipc.TokenInfo{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created}
+	return ipc.TokenInfo{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created, WatchPID: t.WatchPID}
 }

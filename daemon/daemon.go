@@ -358,6 +358,7 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string, gen *u
 		}
 		d.kick(p)
 	}
+	d.learnKeyCreated(k)
 	return nil
 }
 

@@ -91,6 +91,9 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, http.StatusForbidden, "AccessDenied", "this token is for profile "+tok.Profile, name, tok.ID, "token_for_another_profile")
 		return
 	}
+	if pc := peerConnOf(r.Context()); pc != nil {
+		pc.served()
+	}
 	now := e.d.clock.Now().UnixNano()
 	snap := p.served.Load()
 	if snap == nil || now >= snap.staleAt {
@@ -162,6 +165,9 @@ type errorBody struct {
 func (e *Endpoint) fail(w http.ResponseWriter, r *http.Request, status int, code, msg, profile, tokenID, reason string) {
 	if status < 500 {
 		w.Header()["Connection"] = closeConn
+		if pc := peerConnOf(r.Context()); pc != nil {
+			pc.refused()
+		}
 	}
 	b, _ := json.Marshal(errorBody{Code: code, Message: msg})
 	w.WriteHeader(status)
@@ -192,7 +198,7 @@ func ListenEndpoint(addr string) (net.Listener, error) {
 func NewHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: firstRequestTimeout,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

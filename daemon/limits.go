@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,7 +13,8 @@ import (
 // Every local process reaches the endpoint from 127.0.0.1, so limits by
 // client address would hit good and bad clients alike. Instead, requests
 // without a valid token draw on a small budget of their own, which
-// requests with one never touch, and the endpoint bounds its connections.
+// requests with one never touch, and connections are shared out by peer
+// uid (conns.go).
 
 const (
 	// badTokenSlots is how many requests without a valid token are held
@@ -30,12 +30,6 @@ const (
 	// requests without a valid token.
 	badTokenWarnEvery = time.Minute
 )
-
-// maxEndpointConns bounds the endpoint's open connections. An AWS SDK keeps
-// one or two connections per process, so the SDK clients of one machine
-// stay far below it; beyond it, new connections wait in the kernel's accept
-// queue instead of each costing the daemon a goroutine and a descriptor.
-const maxEndpointConns = 512
 
 var closeConn = []string{"close"}
 
@@ -62,6 +56,9 @@ func newBadTokens() *badTokens {
 // The answer is the same for every such request.
 func (d *Daemon) badToken(w http.ResponseWriter, r *http.Request, profile, reason string) {
 	w.Header()["Connection"] = closeConn
+	if pc := peerConnOf(r.Context()); pc != nil {
+		pc.refused()
+	}
 	d.noteBadToken()
 	// Recorded before the delay, so that the client process is looked up
 	// while it still holds its connection.
@@ -147,60 +144,4 @@ func (r *tokenRegistry) explain(value string) (id, reason string) {
 		return id, "unknown_token" // revoked, or from an earlier daemon
 	}
 	return id, "wrong_secret"
-}
-
-// limitListener returns ln accepting at most n connections at once: Accept
-// waits for a connection to close before taking another one.
-func limitListener(ln net.Listener, n int) net.Listener {
-	return &limitedListener{Listener: ln, slots: make(chan struct{}, n), done: make(chan struct{})}
-}
-
-type limitedListener struct {
-	net.Listener
-	slots chan struct{}
-	done  chan struct{}
-	once  sync.Once
-}
-
-// Accept waits for a free slot, then accepts a connection.
-func (l *limitedListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
-	}
-	return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
-}
-
-// Close closes the listener and wakes a waiting Accept.
-func (l *limitedListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return l.Listener.Close()
-}
-
-// limitedConn gives its slot back when closed.
-type limitedConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-// Close closes the connection and frees its slot.
-func (c *limitedConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
-}
-
-// CloseWrite shuts down the writing side, as *net.TCPConn does.
-func (c *limitedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }

@@ -338,3 +338,57 @@ func TestLockedProfileOneRequestPerGoSDKCall(t *testing.T) {
 		t.Fatalf("%d STS calls with no credentials", n)
 	}
 }
+
+// TestClockAheadOfSTS: this machine's clock runs 45 minutes ahead of STS's.
+// The daemon warns once (log and status), signs at STS's time, reads
+// expiries on it — no storm of renewals for credentials that look short,
+// and no expired credential served.
+func TestClockAheadOfSTS(t *testing.T) {
+	e := testenv.New(t)
+	e.Emu.SetClockOffset(-45 * time.Minute)
+	ctx := context.Background()
+	d := newTestDaemon(t, e)
+	// The authenticator shows the code of STS's time (a phone's clock).
+	if _, err := d.Unlock(ctx, "admin", e.Emu.Code(e.User, e.Emu.Now())); err != nil {
+		t.Fatal(err)
+	}
+	p := d.profiles["admin"]
+	quiet(t, p)
+	if st := d.statusReply(); st.ClockSkewSeconds != -45*60 {
+		t.Fatalf("status shows a skew of %d s, want -2700", st.ClockSkewSeconds)
+	}
+	c, err := d.Credentials(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Served on this machine's clock: an hour from now.
+	if want := e.Clock.Now().Add(time.Hour); c.Expiration.Sub(want).Abs() > 2*time.Second {
+		t.Fatalf("served Expiration %v, want about %v (an hour on this machine's clock)", c.Expiration, want)
+	}
+	start := e.Clock.Now()
+	for e.Clock.Now().Before(start.Add(3 * time.Hour)) {
+		e.Clock.Advance(10 * time.Second)
+		c, err := d.Credentials(ctx, "admin")
+		if err != nil {
+			t.Fatalf("at %v: %v", e.Clock.Now().Sub(start), err)
+		}
+		checkServable(t, e, "at "+e.Clock.Now().Sub(start).String(), c.AccessKeyID, c.Expiration)
+		quiet(t, p)
+	}
+	// A renewal every 40 minutes (1h sessions, 20m lead).
+	if n := e.Count("AssumeRole"); n < 4 || n > 6 {
+		t.Errorf("%d AssumeRole calls in 3 hours, want 4 to 6", n)
+	}
+	// The first GetSessionToken was refused for its signature time; the
+	// code was accepted when sent again at STS's time.
+	if n := e.Count("GetSessionToken"); n != 2 {
+		t.Errorf("%d GetSessionToken calls, want 2", n)
+	}
+	log := e.Log.String()
+	if n := strings.Count(log, "this machine's clock differs from STS's"); n != 1 {
+		t.Errorf("the clock warning was logged %d times, want once", n)
+	}
+	if strings.Contains(log, "STS issues credentials that last less than the lead") {
+		t.Error("the skew was taken for short lifetimes")
+	}
+}

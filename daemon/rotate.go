@@ -24,6 +24,47 @@ func (d *Daemon) noteKey(k *keyState, key keystore.AccessKey) {
 	k.keyID, k.keyCreated = key.AccessKeyID, key.Created
 }
 
+// learnKeyCreated asks IAM, in the background, when k's stored key was
+// created, when key_max_age needs it and mfad does not know it (a key
+// added with `mfad add`), and records it with the key.
+func (d *Daemon) learnKeyCreated(k *keyState) {
+	d.mu.Lock()
+	mfa, id := k.mfa, k.keyID
+	need := k.prof.KeyMaxAge > 0 && k.keyCreated.IsZero() && id != "" && mfa != nil && !d.closed
+	if need {
+		d.wg.Add(1)
+	}
+	d.mu.Unlock()
+	if !need {
+		return
+	}
+	go func() {
+		defer d.wg.Done()
+		ctx, cancel := context.WithTimeout(d.bg, time.Minute)
+		defer cancel()
+		c := mfa.Credentials
+		created, err := rotate.KeyCreated(ctx, rotate.Options{IAMEndpoint: d.iamEndpoint, HTTPClient: d.broker.HTTPClient(), Clock: d.clock, Logger: d.log},
+			k.prof.Region, aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Source: "mfad"}, id)
+		if err != nil {
+			d.log.Info("could not learn the access key's age from IAM", "profile", k.name, "error", err)
+			return
+		}
+		k.keyMu.Lock()
+		defer k.keyMu.Unlock()
+		key, err := keystore.GetAccessKey(ctx, d.store, k.name)
+		if err != nil || key.AccessKeyID != id || !key.Created.IsZero() {
+			return
+		}
+		key.Created = created
+		if err := keystore.PutAccessKey(ctx, d.store, k.name, key); err != nil {
+			d.log.Warn("could not record the access key's creation time", "profile", k.name, "error", err)
+			return
+		}
+		d.noteKey(k, key)
+		d.log.Info("learned the access key's creation time from IAM", "profile", k.name, "key", id, "created", created)
+	}()
+}
+
 // RotateKey replaces the long-term access key of name's key profile
 // through its MFA session (see package rotate). The new key is stored
 // before the old one is deleted; the sessions being served are not

@@ -216,3 +216,48 @@ func TestRotateNeedsTheMFASession(t *testing.T) {
 		t.Errorf("a locked rotation called AWS")
 	}
 }
+
+func TestKeyMaxAgeMakesRotationDue(t *testing.T) {
+	e := testenv.New(t)
+	e.Config.Profiles["work"].KeyMaxAge = 90 * 24 * time.Hour
+	ctx := context.Background()
+
+	// A key added with `mfad add` has no known age: the daemon learns it
+	// from IAM after the unlock.
+	d, err := newDaemonWith(t, e, func(o *daemon.Options) { o.IAMEndpoint = e.Emu.URL })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Status("work")[0]; st.AccessKeyID != e.User.AccessKeyID || !st.KeyCreated.IsZero() || st.RotationDue {
+		t.Fatalf("status before the unlock: %+v", st)
+	}
+	if _, err := d.Unlock(ctx, "work", e.Code()); err != nil {
+		t.Fatal(err)
+	}
+	created := e.Emu.AccessKeys("alice")[0].Created
+	testenv.WaitFor(t, "the key's creation time", func() bool { return d.Status("work")[0].KeyCreated.Equal(created) })
+	if k := storedKey(t, e); !k.Created.Equal(created) {
+		t.Fatalf("stored key created %v, want %v", k.Created, created)
+	}
+	if st := d.Status("work")[0]; st.RotationDue || st.KeyMaxAgeSeconds != int64(90*24*time.Hour/time.Second) {
+		t.Fatalf("a new key is due for rotation: %+v", st)
+	}
+	d.Close()
+
+	// A key older than key_max_age is due.
+	k := storedKey(t, e)
+	k.Created = testenv.Start.Add(-100 * 24 * time.Hour)
+	if err := keystore.PutAccessKey(ctx, e.Store, "work", k); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := newDaemonWith(t, e, func(o *daemon.Options) { o.IAMEndpoint = e.Emu.URL })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := d2.Status("work")[0]; !st.RotationDue {
+		t.Fatalf("a 100-day-old key with key_max_age 90d: %+v", st)
+	}
+	if st := d2.Status("admin")[0]; !st.RotationDue || st.KeyProfile != "work" {
+		t.Fatalf("the role profile's status: %+v", st)
+	}
+}

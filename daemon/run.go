@@ -51,7 +51,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	ln = limitListener(ln, maxEndpointConns)
+	ln = newPeerListener(ln, os.Getuid(), d.clock, d.log)
 	defer ln.Close()
 	host := ln.Addr().(*net.TCPAddr).String()
 	d.mu.Lock()
@@ -84,6 +84,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	}
 	d.startDesktop()
 	srv := NewHTTPServer(d.NewEndpoint(host))
+	srv.ConnContext = withPeerConn
 	// Requests are counted on their connection's audit record.
 	d.audit.Attach(srv)
 	errc := make(chan error, 2)

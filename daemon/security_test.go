@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -650,67 +649,6 @@ func TestTokenExplain(t *testing.T) {
 			t.Errorf("explain(%q) returned part of the secret", value)
 		}
 	}
-}
-
-func TestLimitListener(t *testing.T) {
-	inner, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := limitListener(inner, 2)
-	defer ln.Close()
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp4", inner.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	accepted := make(chan net.Conn, 8)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- c
-		}
-	}()
-	dial()
-	dial()
-	a1, a2 := <-accepted, <-accepted
-	dial()
-	// The third waits for a slot: nothing frees one until a1 closes.
-	select {
-	case c := <-accepted:
-		t.Fatalf("accepted %v beyond the limit", c.RemoteAddr())
-	default:
-	}
-	if len(ln.(*limitedListener).slots) != 2 {
-		t.Fatal("slots not all taken")
-	}
-	a1.Close()
-	a1.Close() // closing twice frees one slot only
-	a3 := <-accepted
-	if n := len(ln.(*limitedListener).slots); n != 2 {
-		t.Fatalf("%d slots taken, want 2", n)
-	}
-	a2.Close()
-	a3.Close()
-	// The waiting Accept holds the only slot taken.
-	testenv.WaitFor(t, "free slots", func() bool { return len(ln.(*limitedListener).slots) == 1 })
-	// Close wakes a waiting Accept.
-	ln.Close()
-	testenv.WaitFor(t, "Accept to return", func() bool {
-		select {
-		case _, ok := <-accepted:
-			return !ok
-		default:
-			return false
-		}
-	})
 }
 
 // TestRefusalsCounted checks that a flood of requests without a valid

@@ -86,7 +86,7 @@ type profState struct {
 // held.
 func (d *Daemon) setRoleLocked(p *profState, rs *session.Session) {
 	p.role = rs
-	p.renewAt = nextRenewal(rs.IssuedAt, rs.Expires(), refreshLead(p.prof))
+	p.renewAt = nextRenewal(rs.IssuedAt, rs.Expires(), refreshLead(p.prof), minRenewGap)
 	p.shortLife = d.noteLifetime(p.name, "refresh_lead", rs.Lifetime(), refreshLead(p.prof), p.shortLife)
 }
 
@@ -112,12 +112,13 @@ const minRenewGap = time.Minute
 
 // nextRenewal is when credentials obtained at got and expiring at exp are
 // due for renewal: lead before they expire, but never sooner than half
-// their life after got, nor sooner than minRenewGap after it. Whatever STS
+// their life after got, nor sooner than minGap after it. Whatever STS
 // returns — credentials shorter than the lead, or a clock that makes them
-// look so — a profile renews at most once a minute.
-func nextRenewal(got, exp time.Time, lead time.Duration) time.Time {
+// look so — a role profile (minGap minRenewGap) renews at most once a
+// minute.
+func nextRenewal(got, exp time.Time, lead, minGap time.Duration) time.Time {
 	at := exp.Add(-lead)
-	floor := max(exp.Sub(got)/2, minRenewGap)
+	floor := max(exp.Sub(got)/2, minGap)
 	if f := got.Add(floor); at.Before(f) {
 		at = f
 	}
@@ -235,13 +236,14 @@ func mfaLead(p *configs.Profile) time.Duration {
 
 // codeDueAt is when a new MFA code should be asked for: mfa_lead before the
 // MFA window closes or the MFA session ends, whichever is first — but, as
-// for renewals, never sooner than half the session's life after it was
-// issued, nor sooner than a minute after.
+// for renewals, never sooner than half the session's useful life after it
+// was issued. (No minute's floor: the window must not close first, and a
+// code is used at most once per 30-second step anyway.)
 func codeDueAt(k *keyState) time.Time {
 	if k.mfa == nil {
 		return time.Time{}
 	}
-	return nextRenewal(k.mfa.IssuedAt, mfaEnd(k), mfaLead(k.prof))
+	return nextRenewal(k.mfa.IssuedAt, mfaEnd(k), mfaLead(k.prof), 0)
 }
 
 // mfaEnd is when k's MFA session stops being useful: its expiry, or the

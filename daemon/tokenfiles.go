@@ -65,6 +65,8 @@ type tokenMeta struct {
 	Label   string    `json:"label,omitempty"`
 	Created time.Time `json:"created"`
 	PID     int       `json:"pid,omitempty"`
+	// WatchPID is the process whose exit revokes the token.
+	WatchPID int `json:"watch_pid,omitempty"`
 }
 
 // persistToken writes a client token's file and its description.
@@ -73,7 +75,7 @@ func (d *Daemon) persistToken(t Token) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b, _ := json.Marshal(tokenMeta{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created, PID: t.PID})
+	b, _ := json.Marshal(tokenMeta{ID: t.ID, Kind: t.Kind, Profile: t.Profile, Label: t.Label, Created: t.Created, PID: t.PID, WatchPID: t.WatchPID})
 	if err := writeFileAtomic(path+".json", b); err != nil {
 		os.Remove(path)
 		return "", err
@@ -119,10 +121,13 @@ func (d *Daemon) restoreTokens(sameAddress bool) {
 		_, known := d.t().profiles[m.Profile]
 		if err != nil || verr != nil || m.ID != filepath.Base(file) || !known ||
 			(m.Kind != TokenEnv && m.Kind != TokenExec) ||
-			!d.tokens.restore(Token{ID: m.ID, Kind: m.Kind, Profile: m.Profile, Label: m.Label, Created: m.Created, PID: m.PID, File: file}, string(value)) {
+			!d.tokens.restore(Token{ID: m.ID, Kind: m.Kind, Profile: m.Profile, Label: m.Label, Created: m.Created, PID: m.PID, WatchPID: m.WatchPID, File: file}, string(value)) {
 			d.log.Info("dropping a token file left by an earlier daemon", "file", file)
 			removeTokenFiles(file)
 			continue
+		}
+		if m.WatchPID > 0 {
+			d.watchHolder(m.ID, m.WatchPID)
 		}
 		if m.Kind == TokenExec {
 			d.orphans.Store(m.ID, d.clock.AfterFunc(orphanGrace, func() {

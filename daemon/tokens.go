@@ -39,6 +39,9 @@ type Token struct {
 	// PID is the process the token was issued to (the `mfad exec` or the
 	// shell of `mfad env`), when known.
 	PID int `json:"pid,omitempty"`
+	// WatchPID is the process whose exit revokes the token (the shell of
+	// `mfad env`); 0 = none.
+	WatchPID int `json:"watch_pid,omitempty"`
 	// Value is the whole token as clients send it; only set when issued.
 	Value string `json:"-"`
 }
@@ -114,6 +117,15 @@ func (r *tokenRegistry) restore(t Token, value string) bool {
 	m[t.ID] = e
 	r.m.Store(&m)
 	return true
+}
+
+// setWatch records the holder process of id.
+func (r *tokenRegistry) setWatch(id string, pid int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := (*r.m.Load())[id]; ok {
+		e.WatchPID = pid
+	}
 }
 
 // setFile records the token file of id.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -222,5 +223,90 @@ func TestSandboxShellRunsEveryCommand(t *testing.T) {
 	}
 	if out, err := run("", "credential-process", "--profile", "sandbox-admin"); err != nil || !strings.Contains(out, `"Version":1`) {
 		t.Fatalf("credential-process after unlock: %v\n%s", err, out)
+	}
+}
+
+// A token handed to a shell by eval "$(mfad env)" ends with that shell;
+// tokens revoke takes several ids, or --stale.
+func TestEnvTokenEndsWithItsShell(t *testing.T) {
+	w := newWorld(t)
+	w.startDaemon()
+	w.addAndUnlock()
+	shell := exec.Command("bash", "-c", `eval "$("$MFAD" env work)"; echo "$$ $AWS_CONTAINER_CREDENTIALS_FULL_URI $AWS_CONTAINER_AUTHORIZATION_TOKEN"; read -r _`)
+	shell.Env = append(append([]string{}, w.env...), "MFAD="+w.bin)
+	in, err := shell.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := shell.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := shell.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shell.Process.Kill(); shell.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(line)
+	if len(f) != 3 {
+		t.Fatalf("shell printed %q", line)
+	}
+	w.check("shell", line)
+	url, tok := f[1], f[2]
+	if code, err := endpointStatus(url, tok); err != nil || code != 200 {
+		t.Fatalf("while the shell runs: %d %v", code, err)
+	}
+	var list struct {
+		Tokens []struct {
+			ID       string
+			Kind     string
+			WatchPID int `json:"watch_pid"`
+		}
+	}
+	if err := json.Unmarshal([]byte(w.must(nil, "tokens", "list", "--json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	shellToken := ""
+	for _, tk := range list.Tokens {
+		if tk.Kind == "env" && strconv.Itoa(tk.WatchPID) == f[0] {
+			shellToken = tk.ID
+		}
+	}
+	if shellToken == "" {
+		t.Fatalf("tokens %+v, shell pid %s", list.Tokens, f[0])
+	}
+	in.Close()
+	shell.Wait()
+	testenv.WaitFor(t, "the token of the exited shell to be refused", func() bool {
+		code, err := endpointStatus(url, tok)
+		return err == nil && code == 403
+	})
+	if out := w.must(nil, "tokens", "list"); strings.Contains(out, shellToken) {
+		t.Fatalf("revoked token still listed:\n%s", out)
+	}
+
+	// Tokens that last until revoked, revoked several at once.
+	var ids []string
+	for range 3 {
+		var env map[string]string
+		if err := json.Unmarshal([]byte(w.must(nil, "env", "work", "--pid", "0", "--format", "json")), &env); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, filepath.Base(env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"]))
+	}
+	if out := w.must(nil, append([]string{"tokens", "revoke"}, ids[:2]...)...); strings.Count(out, "Revoked token") != 2 {
+		t.Fatalf("revoke two: %q", out)
+	}
+	if out := w.must(nil, "tokens", "revoke", "--stale"); !strings.Contains(out, "No stale tokens") {
+		t.Fatalf("revoke --stale: %q", out)
+	}
+	if out := w.must(nil, "tokens", "list"); !strings.Contains(out, ids[2]) || strings.Contains(out, ids[0]) {
+		t.Fatalf("after revoking: %s", out)
+	}
+	if _, errs, err := w.run(nil, "tokens", "revoke"); err == nil || !strings.Contains(errs, "--stale") {
+		t.Fatalf("revoke with nothing: %v %q", err, errs)
 	}
 }

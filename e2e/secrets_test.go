@@ -20,9 +20,10 @@ func TestChildrenGetNoSecret(t *testing.T) {
 	dir := t.TempDir()
 	envFile := filepath.Join(dir, "mfa-process-env")
 	script := filepath.Join(dir, "ykman")
-	// The daemon asks mfa_process for a code 2 s after the unlock
-	// (mfa_max_age 1m, mfa_lead 58s); it records its environment and prints
-	// no code.
+	// The daemon asks mfa_process for a code half-way through the 1-minute
+	// window (mfa_max_age 1m, mfa_lead 58s, but never sooner than half the
+	// session's useful life); it records its environment and prints no
+	// code.
 	if err := os.WriteFile(script, []byte("#!/bin/sh\nenv > "+envFile+".tmp && mv "+envFile+".tmp "+envFile+"\necho no code\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,11 @@ func (c *Client) Rotate(ctx context.Context, in RotateRequest) (RotateReply, err
 	return call(ctx, c, OpRotate, in)
 }
 
+// Login implements Control.
+func (c *Client) Login(ctx context.Context, in LoginRequest) (LoginReply, error) {
+	return call(ctx, c, OpLogin, in)
+}
+
 // call sends op with in and decodes its reply.
 func call[Req, Rep any](ctx context.Context, c *Client, op Op[Req, Rep], in Req) (Rep, error) {
 	var out Rep

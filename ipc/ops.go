@@ -58,6 +58,8 @@ type Control interface {
 	// Rotate replaces a key profile's long-term access key through its MFA
 	// session (a role profile rotates its source profile's key).
 	Rotate(ctx context.Context, in RotateRequest) (RotateReply, error)
+	// Login returns an AWS console sign-in URL for a role profile.
+	Login(ctx context.Context, in LoginRequest) (LoginReply, error)
 }
 
 // The operations of Control on the wire.
@@ -74,7 +76,29 @@ const (
 	OpAdopt       Op[AdoptRequest, EnvReply]               = "adopt"
 	OpPassphrase  Op[PassphraseRequest, StatusReply]       = "passphrase"
 	OpRotate      Op[RotateRequest, RotateReply]           = "rotate"
+	OpLogin       Op[LoginRequest, LoginReply]             = "login"
 )
+
+// LoginRequest asks for a console sign-in URL.
+type LoginRequest struct {
+	Profile string `json:"profile"`
+	// DurationSeconds asks for credentials of that lifetime for the console
+	// session (0 = the profile's current role session).
+	DurationSeconds int64 `json:"duration_seconds,omitempty"`
+	// Path is the console page to open ("" = the console home).
+	Path string `json:"path,omitempty"`
+}
+
+// LoginReply carries a sign-in URL: a secret for its 15 minutes.
+type LoginReply struct {
+	// URL signs whoever opens it in to the console.
+	URL string `json:"url"`
+	// SessionEnd is when the console session ends (the role credentials'
+	// expiry).
+	SessionEnd time.Time `json:"session_end"`
+	// RoleARN is the role signed in as.
+	RoleARN string `json:"role_arn"`
+}
 
 // RotateRequest names the profile whose access key to rotate.
 type RotateRequest struct {
@@ -132,6 +156,10 @@ type StatusReply struct {
 	// ConfigError is why the last change to the configuration files was
 	// refused; the configuration before it is still served.
 	ConfigError string `json:"config_error,omitempty"`
+	// ClockSkewSeconds is how far STS's clock was ahead of this machine's
+	// at the last STS call (negative: behind), when that is a minute or
+	// more: mfad then reads expiries on STS's time, but the clock is wrong.
+	ClockSkewSeconds int64 `json:"clock_skew_seconds,omitempty"`
 	// Profiles are the profiles' states, sorted by name.
 	Profiles []ProfileStatus `json:"profiles"`
 }
@@ -209,6 +237,10 @@ type EnvRequest struct {
 	Profile string `json:"profile"`
 	// Label says who the token is for (shown by `mfad tokens list`).
 	Label string `json:"label,omitempty"`
+	// WatchPID, for OpEnv, is the process the token is handed to (the
+	// shell that evaluates `mfad env`): the token is revoked when it
+	// exits. 0 keeps the token until it is revoked.
+	WatchPID int `json:"watch_pid,omitempty"`
 }
 
 // EnvReply is what a client needs to fetch credentials.
@@ -249,6 +281,10 @@ type TokenInfo struct {
 	Profile string    `json:"profile,omitempty"`
 	Label   string    `json:"label,omitempty"`
 	Created time.Time `json:"created"`
+	// WatchPID is the process whose exit revokes the token (0 = none).
+	WatchPID int `json:"watch_pid,omitempty"`
+	// Stale reports that the process the token was handed to is gone.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // TokensReply lists tokens.

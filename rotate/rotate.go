@@ -326,3 +326,22 @@ func firstWord(s []string) string {
 	w, _, _ := strings.Cut(s[0], " ")
 	return w
 }
+
+// KeyCreated asks IAM (iam:ListAccessKeys, which MFA policies leave
+// allowed) when the user's key keyID was created.
+func KeyCreated(ctx context.Context, o Options, region string, sess aws.Credentials, keyID string) (time.Time, error) {
+	if o.Clock == nil {
+		o.Clock = clock.System{}
+	}
+	c := iamClient(o, Input{Region: region, Session: sess})
+	list, err := c.ListAccessKeys(ctx, &iam.ListAccessKeysInput{})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("IAM ListAccessKeys: %w", explain(err))
+	}
+	for _, k := range list.AccessKeyMetadata {
+		if aws.ToString(k.AccessKeyId) == keyID && k.CreateDate != nil {
+			return k.CreateDate.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("the key %s is not one of the IAM user's access keys", keyID)
+}

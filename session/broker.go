@@ -41,6 +41,8 @@ type Broker struct {
 	log        *slog.Logger
 	attempts   int
 	maxBackoff time.Duration
+	// skew is STS's clock against b.clock, measured at every call.
+	skew skewMeter
 }
 
 // BrokerOptions configure a Broker.
@@ -125,10 +127,12 @@ func ValidateRoleDuration(d time.Duration) error {
 	return nil
 }
 
-// clockSigner signs with the broker's clock instead of the SDK's global one.
+// clockSigner signs with the broker's clock instead of the SDK's global one,
+// moved by offset (STS's clock against it) when set.
 type clockSigner struct {
-	inner *v4.Signer
-	clock clock.Clock
+	inner  *v4.Signer
+	clock  clock.Clock
+	offset func() time.Duration
 }
 
 // ClockSigner returns a SigV4 signer for SDK clients (their HTTPSignerV4
@@ -160,7 +164,11 @@ func (b *Broker) HTTPClient() *http.Client { return b.httpClient }
 func (b *Broker) Clock() clock.Clock { return b.clock }
 
 func (s clockSigner) SignHTTP(ctx context.Context, c aws.Credentials, r *http.Request, payloadHash, service, region string, _ time.Time, opts ...func(*v4.SignerOptions)) error {
-	return s.inner.SignHTTP(ctx, c, r, payloadHash, service, region, s.clock.Now(), opts...)
+	t := s.clock.Now()
+	if s.offset != nil {
+		t = t.Add(s.offset())
+	}
+	return s.inner.SignHTTP(ctx, c, r, payloadHash, service, region, t, opts...)
 }
 
 // client builds an STS client signing with creds. withCode disables retries:
@@ -169,13 +177,16 @@ func (b *Broker) client(region string, creds aws.Credentials, withCode bool) *st
 	cfg := aws.Config{
 		Region:      region,
 		Credentials: credentials.StaticCredentialsProvider{Value: creds},
-		HTTPClient:  b.httpClient,
+		HTTPClient:  timedClient{b: b, inner: b.httpClient},
 	}
 	return sts.NewFromConfig(cfg, func(o *sts.Options) {
 		if b.endpoint != "" {
 			o.BaseEndpoint = aws.String(b.endpoint)
 		}
-		o.HTTPSignerV4 = clockSigner{inner: v4.NewSigner(), clock: b.clock}
+		// Requests are signed at STS's time as the broker measures it on
+		// its own clock (the SDK's correction reads the system clock).
+		o.HTTPSignerV4 = clockSigner{inner: v4.NewSigner(), clock: b.clock, offset: b.offset}
+		o.DisableClockSkewCorrection = true
 		if withCode {
 			o.Retryer = aws.NopRetryer{}
 			return
@@ -222,12 +233,21 @@ func (b *Broker) GetSessionToken(ctx context.Context, in UnlockInput) (*Session,
 		return nil, fmt.Errorf("profile %s: stored access key: %w", p.Name, err)
 	}
 	c := b.client(p.Region, aws.Credentials{AccessKeyID: in.Key.AccessKeyID, SecretAccessKey: in.Key.SecretAccessKey, Source: "mfad"}, true)
-	at := b.clock.Now()
-	out, err := c.GetSessionToken(ctx, &sts.GetSessionTokenInput{
+	gst := &sts.GetSessionTokenInput{
 		DurationSeconds: aws.Int32(int32(dur / time.Second)),
 		SerialNumber:    aws.String(p.MFASerial),
 		TokenCode:       aws.String(in.Code),
-	})
+	}
+	at := b.clock.Now()
+	signedWith := b.offset()
+	out, err := c.GetSessionToken(ctx, gst)
+	if err != nil && skewRefused(err, signedWith, b.offset()) {
+		// Refused for its signature time before the code was looked at:
+		// sent again at STS's time, the code is still unused.
+		b.log.Info("sts GetSessionToken refused for the clock; sending it again at STS's time", "profile", p.Name)
+		at = b.clock.Now()
+		out, err = c.GetSessionToken(ctx, gst)
+	}
 	if err != nil {
 		b.log.Warn("sts GetSessionToken failed", "profile", p.Name, "error", errorCode(err))
 		if wrongSerial(err) {
@@ -241,7 +261,7 @@ func (b *Broker) GetSessionToken(ctx context.Context, in UnlockInput) (*Session,
 		return nil, fmt.Errorf("profile %s: GetSessionToken: %w", p.Name, err)
 	}
 	s := &Session{Version: cacheVersion, Kind: KindMFA, Profile: p.Name, MFASerial: p.MFASerial,
-		MFAAt: at, IssuedAt: at, Credentials: cr}
+		MFAAt: at, IssuedAt: at, Credentials: cr, ClockOffset: b.offset()}
 	b.log.Info("sts GetSessionToken", "profile", p.Name, "expiration", cr.Expiration.UTC())
 	return s, nil
 }
@@ -280,7 +300,13 @@ func (b *Broker) AssumeRole(ctx context.Context, p *configs.Profile, mfa *Sessio
 	c := b.client(p.Region, aws.Credentials{AccessKeyID: mfa.Credentials.AccessKeyID,
 		SecretAccessKey: mfa.Credentials.SecretAccessKey, SessionToken: mfa.Credentials.SessionToken, Source: "mfad"}, false)
 	at := b.clock.Now()
+	signedWith := b.offset()
 	out, err := c.AssumeRole(ctx, in)
+	if err != nil && skewRefused(err, signedWith, b.offset()) {
+		b.log.Info("sts AssumeRole refused for the clock; sending it again at STS's time", "profile", p.Name)
+		at = b.clock.Now()
+		out, err = c.AssumeRole(ctx, in)
+	}
 	if err != nil {
 		b.log.Warn("sts AssumeRole failed", "profile", p.Name, "role", p.RoleARN, "error", errorCode(err))
 		return nil, fmt.Errorf("profile %s: AssumeRole %s: %w", p.Name, p.RoleARN, explain(err))
@@ -290,7 +316,7 @@ func (b *Broker) AssumeRole(ctx context.Context, p *configs.Profile, mfa *Sessio
 		return nil, fmt.Errorf("profile %s: AssumeRole: %w", p.Name, err)
 	}
 	s := &Session{Version: cacheVersion, Kind: KindRole, Profile: p.Name, MFASerial: mfa.MFASerial,
-		MFAAt: mfa.MFAAt, RoleARN: p.RoleARN, IssuedAt: at, Credentials: cr}
+		MFAAt: mfa.MFAAt, RoleARN: p.RoleARN, IssuedAt: at, Credentials: cr, ClockOffset: b.offset()}
 	if out.AssumedRoleUser != nil {
 		s.AssumedRoleARN = aws.ToString(out.AssumedRoleUser.Arn)
 	}

@@ -12,11 +12,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/internal/fileutil"
+	"github.com/c0950fac/mfad/internal/service"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/policy"
@@ -71,7 +73,9 @@ func newDoctorCmdWith(app *App, sys doctorSystem) *cobra.Command {
   - long-term keys in the shared credentials file (or in ~/.aws/config, or in the
     environment) that SDKs would use before mfad's endpoint, for a profile mfad serves or
     for [default];
-  - AWS_PROFILE (or AWS_DEFAULT_PROFILE) naming a profile that SDKs would resolve without mfad;
+  - AWS_PROFILE (or AWS_DEFAULT_PROFILE) naming a profile that SDKs would resolve without mfad,
+    or, with no AWS_PROFILE (as under ` + "`mfad env`" + `), a [default] they would resolve without it
+    (role_arn, credential_process, sso_*, a web identity);
   - role profiles in ~/.aws/config that ` + "`aws --profile X`" + ` would assume by itself (asking for
     its own MFA code) instead of taking mfad's role session; --fix moves those role settings
     into mfad's configuration and writes ` + "`credential_process = mfad credential-process --profile X`" + `
@@ -366,6 +370,21 @@ func (a *App) doctorAWSProfile(_ context.Context, env doctorEnv) []doctorFinding
 				Message: fmt.Sprintf("%s=%s, and SDKs resolve that profile without mfad: %s", v, name, why), Fix: fix})
 		}
 	}
+	// With no profile named (as under `mfad env`), SDKs use [default]: a
+	// role, process or sign-in there comes before the endpoint too. Keys
+	// there are the shared-credentials check's.
+	if a.getenv("AWS_PROFILE") == "" {
+		if s := awsSection(env.aws, "default"); s != nil && !s.HasStaticKeys() {
+			if why := resolvedWithoutMFAD(env, "default"); why != "" {
+				fix := fmt.Sprintf("move those settings from [%s] in %s into a named profile", s.Header, env.awsPath)
+				if slices.Contains(roleProfilesToFix(env), "default") {
+					fix = "mfad doctor --fix"
+				}
+				out = append(out, doctorFinding{Check: "aws-profile", Status: doctorFix, Profile: "default",
+					Message: fmt.Sprintf("no AWS_PROFILE is set (nor under `mfad env`), so SDKs use [default], and resolve it without mfad: %s", why), Fix: fix})
+			}
+		}
+	}
 	if len(out) == 0 {
 		return []doctorFinding{{Check: "aws-profile", Status: doctorOK, Message: "AWS_PROFILE names no profile that SDKs would resolve without mfad"}}
 	}
@@ -461,9 +480,12 @@ func (a *App) doctorKeystore(ctx context.Context, env doctorEnv) []doctorFinding
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		_, err := keystore.GetAccessKey(ctx, st, n)
+		k, err := keystore.GetAccessKey(ctx, st, n)
 		switch {
 		case err == nil:
+			if f := keyAgeFinding(env.cfg.Profiles[n], k, time.Now()); f != nil {
+				out = append(out, *f)
+			}
 		case errors.Is(err, keystore.ErrNotFound):
 			fix := fmt.Sprintf("mfad add %s", n)
 			if env.creds != nil {
@@ -480,13 +502,36 @@ func (a *App) doctorKeystore(ctx context.Context, env doctorEnv) []doctorFinding
 	return out
 }
 
+// keyAgeFinding checks a key profile's stored key against its key_max_age;
+// nil when the profile sets none.
+func keyAgeFinding(p *configs.Profile, k keystore.AccessKey, now time.Time) *doctorFinding {
+	if p == nil || p.KeyMaxAge <= 0 {
+		return nil
+	}
+	f := &doctorFinding{Check: "key-age", Profile: p.Name}
+	switch age := now.Sub(k.Created); {
+	case k.Created.IsZero():
+		f.Status = doctorInfo
+		f.Message = fmt.Sprintf("the age of %s's access key %s is not known yet: the daemon learns it from IAM at the next unlock", p.Name, k.AccessKeyID)
+	case age >= p.KeyMaxAge:
+		f.Status = doctorFix
+		f.Message = fmt.Sprintf("%s's access key %s is %s old, past key_max_age %s: rotation is due", p.Name, k.AccessKeyID, fmtDays(age), fmtDays(p.KeyMaxAge))
+		f.Fix = "mfad rotate " + p.Name
+	default:
+		f.Status = doctorOK
+		f.Message = fmt.Sprintf("%s's access key %s is %s old; rotation is due at %s (key_max_age %s)", p.Name, k.AccessKeyID, fmtDays(age),
+			k.Created.Add(p.KeyMaxAge).Local().Format("2006-01-02"), fmtDays(p.KeyMaxAge))
+	}
+	return f
+}
+
 // doctorDaemon checks the daemon, the service and the clock.
 func (a *App) doctorDaemon(ctx context.Context, sys doctorSystem) []doctorFinding {
 	var out []doctorFinding
 	installed, serviceKnown := false, false
-	if files, err := a.serviceFilesFor(sys.service); err == nil {
+	if layout, err := a.serviceLayout(sys.service); err == nil {
 		serviceKnown = true
-		installed = fileExists(files.unit) || fileExists(files.plist)
+		installed = service.Exists(layout.Main())
 	}
 	st, err := a.runningDaemon(ctx)
 	switch {
@@ -495,7 +540,7 @@ func (a *App) doctorDaemon(ctx context.Context, sys doctorSystem) []doctorFindin
 	case errors.Is(err, ipc.ErrNoDaemon):
 		fix := "mfad service install (or run `mfad daemon`)"
 		if installed {
-			fix = "start the installed service (`systemctl --user start mfad` or `launchctl kickstart gui/$(id -u)/" + launchdLabel + "`), or run `mfad daemon`"
+			fix = "start the installed service (`systemctl --user start mfad` or `launchctl kickstart gui/$(id -u)/" + service.LaunchdLabel + "`), or run `mfad daemon`"
 		} else if !serviceKnown {
 			fix = "run `mfad daemon` (start it at login with your system's tool)"
 		}

@@ -150,3 +150,19 @@ func TestListSaysWhyAProfileIsNotServed(t *testing.T) {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
 }
+
+func TestDoctorFlagsADefaultProfileResolvedWithoutMFAD(t *testing.T) {
+	w := newMovingWorld(t, "[default]\ncredential_process = /usr/local/bin/other-tool\n\n[profile work]\nmfa_serial = arn:aws:iam::111122223333:mfa/alice\n")
+	rep, _ := doctorJSON(t, w)
+	f := findings(rep, "aws-profile", doctorFix)
+	if len(f) != 1 || f[0].Profile != "default" || !strings.Contains(f[0].Message, "credential_process") {
+		t.Fatalf("aws-profile findings: %+v", f)
+	}
+	w.env["AWS_PROFILE"] = "work"
+	rep, _ = doctorJSON(t, w)
+	for _, f := range findings(rep, "aws-profile", doctorFix) {
+		if f.Profile == "default" {
+			t.Fatalf("with AWS_PROFILE=work, [default] does not matter: %+v", f)
+		}
+	}
+}

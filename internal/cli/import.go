@@ -255,6 +255,9 @@ func runImport(ctx context.Context, app *App, sys importSystem, out io.Writer, n
 		switch {
 		case p != nil && p.MFASerial != "":
 			fmt.Fprintf(out, "  MFA device: %s\n", p.MFASerial)
+		case f.Section(it.name) != nil && f.Section(it.name).Keys["mfa_serial"] != nil:
+			fmt.Fprintf(out, "  Warning: profile %s names its MFA device in %s, where mfad does not read it (it reads ~/.aws/config and its own file): move the mfa_serial line to [profile %s] in %s.\n",
+				it.name, path, it.name, awsConfigPathFor(app, cfg))
 		default:
 			fmt.Fprintf(out, "  Warning: profile %s has no MFA device. mfa_serial names the device whose code mfad sends to STS to open an MFA session; without it mfad cannot serve %s. Add `mfa_serial = arn:aws:iam::ACCOUNT_ID:mfa/NAME` to [profile %s] in %s (or profiles.%s.mfa_serial in mfad's configuration).\n",
 				it.name, it.name, it.name, awsConfigPathFor(app, cfg), it.name)

@@ -291,3 +291,16 @@ func TestImportRefusesAnotherKeyAndWantsNames(t *testing.T) {
 		t.Fatalf("import --all: %v\n%s", err, out)
 	}
 }
+
+func TestImportPointsAtAnMFASerialLeftInTheCredentialsFile(t *testing.T) {
+	w := newMovingWorld(t, "")
+	w.write(".aws/credentials", "[carol]\naws_access_key_id = "+personalKeyID+"\naws_secret_access_key = "+personalSecret+"\nmfa_serial = arn:aws:iam::111122223333:mfa/carol\n")
+	out, err := w.run(realImport, doctorSystem{}, "import", "carol")
+	if err != nil {
+		t.Fatalf("import carol: %v\n%s", err, out)
+	}
+	wantIn(t, "import carol", out, "names its MFA device in "+w.path(".aws/credentials"), "move the mfa_serial line to [profile carol]")
+	if got := w.read(".aws/credentials"); got != "[carol]\nmfa_serial = arn:aws:iam::111122223333:mfa/carol\n" {
+		t.Fatalf("credentials file: %q", got)
+	}
+}

@@ -133,7 +133,7 @@ Try it with no AWS account:  mfad sandbox -- aws sts get-caller-identity`,
 		newUnlockCmd(app), newLockCmd(app), newStatusCmd(app),
 		newDaemonCmd(app), newEnvCmd(app), newExecCmd(app), newCredentialProcessCmd(app),
 		newTokensCmd(app), newTOTPCmd(app), newSandboxCmd(app), newPolicyCmd(),
-		newAuditCmd(app), newExportCmd(app), newRotateCmd(app),
+		newAuditCmd(app), newExportCmd(app), newRotateCmd(app), newLoginCmd(app),
 		newServiceCmd(app), newImportCmd(app), newDoctorCmd(app),
 	)
 	addProfileCompletions(app, root)

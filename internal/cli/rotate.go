@@ -19,7 +19,7 @@ profile's MFA session, which IAM policies that demand MFA require for key change
   1. iam:ListAccessKeys: AWS allows two keys per user; at two, nothing is created and mfad
      says which key to delete first;
   2. iam:CreateAccessKey, and the new key is stored in the keystore at once;
-  3. sts:GetCallerIdentity with the new key, retried for up to about a minute while AWS
+  3. sts:GetCallerIdentity with the new key, retried with backoff for up to about 40 seconds while AWS
      makes the new key known everywhere;
   4. iam:DeleteAccessKey of the old key.
 

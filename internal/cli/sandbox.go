@@ -263,6 +263,7 @@ func sandboxConfig(stsURL, serial, roleARN, keystoreFile string) string {
 	return fmt.Sprintf(`# Written by mfad sandbox; removed when it stops.
 sts_endpoint: %s
 iam_endpoint: %s
+signin_endpoint: %s
 listen: 127.0.0.1:0
 keyring:
   backend: file
@@ -277,7 +278,7 @@ profiles:
     role_arn: %s
     source_profile: %s
     region: us-east-1
-`, stsURL, stsURL, keystoreFile, sandboxProfile, serial, sandboxRoleProfile, roleARN, sandboxProfile)
+`, stsURL, stsURL, stsURL+stsemu.FederationPath, keystoreFile, sandboxProfile, serial, sandboxRoleProfile, roleARN, sandboxProfile)
 }
 
 func (s *sandbox) close() {

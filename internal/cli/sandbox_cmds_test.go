@@ -3,11 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -287,4 +289,87 @@ func fetchStatus(url, token string) (int, error) {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, nil
+}
+
+func TestSandboxLogin(t *testing.T) {
+	w := startTestSandbox(t)
+	out, stderr, err := w.mfad("login", "sandbox-admin", "--stdout")
+	if err != nil {
+		t.Fatalf("login: %v\n%s", err, stderr)
+	}
+	u := strings.TrimSpace(out)
+	info, ok := w.sb.emu.CheckLoginURL(u)
+	if !ok || !strings.HasSuffix(info.RoleARN, ":role/sandbox-admin") {
+		t.Fatalf("the emulator refuses the sign-in URL %q: %+v", u, info)
+	}
+	if !strings.HasPrefix(u, w.sb.emu.URL+stsemu.FederationPath+"?") || !strings.Contains(u, "Action=login") ||
+		!strings.Contains(u, "Issuer=") || !strings.Contains(u, "Destination=https%3A%2F%2Fus-east-1.console.aws.amazon.com%2Fconsole%2Fhome%3Fregion%3Dus-east-1") {
+		t.Errorf("sign-in URL %q", u)
+	}
+	// The browser's request: a redirect to the console.
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != info.Destination {
+		t.Fatalf("login answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// A tampered token is refused.
+	if _, ok := w.sb.emu.CheckLoginURL(strings.Replace(u, "SigninToken=", "SigninToken=x", 1)); ok {
+		t.Error("a tampered token was accepted")
+	}
+
+	// --duration assumes a role session of that length for the console.
+	out = w.must("login", "sandbox-admin", "--stdout", "--duration", "30m", "--path", "s3/home")
+	info, ok = w.sb.emu.CheckLoginURL(strings.TrimSpace(out))
+	if left := time.Until(info.ConsoleSessionEnd); !ok || left > 30*time.Minute || left < 28*time.Minute || !strings.Contains(info.Destination, "/s3/home?region=us-east-1") {
+		t.Fatalf("login --duration 30m: %+v (%v left)", info, left)
+	}
+	for args, want := range map[string]string{
+		"login sandbox --stdout":                                   "GetFederationToken",
+		"login sandbox-admin --stdout --duration 2h":               "15m to 1h",
+		"login sandbox-admin --stdout --path https://example.com/": "console path",
+	} {
+		_, _, err := w.mfad(strings.Fields(args)...)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("mfad %s: %v; want %q in it", args, err, want)
+		}
+	}
+	testenv.AssertNoSecret(t, "the sandbox log", w.logs.String(), u[strings.Index(u, "SigninToken=")+len("SigninToken="):])
+}
+
+// TestLoginOpensTheBrowserWithoutTheURLInArguments: the browser opener is
+// given a private file that redirects to the sign-in URL, never the URL.
+func TestLoginOpensTheBrowserWithoutTheURLInArguments(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("uses a /bin/sh stand-in for xdg-open")
+	}
+	w := startTestSandbox(t)
+	bin := t.TempDir()
+	argsFile := filepath.Join(bin, "args")
+	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" >'"+argsFile+"'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out := w.must("login", "sandbox-admin")
+	if !strings.Contains(out, "Opened the AWS console as") {
+		t.Fatalf("login printed %q", out)
+	}
+	args := strings.TrimSpace(readTestFile(t, argsFile))
+	if strings.Contains(args, "SigninToken") || !strings.HasPrefix(args, w.sb.dir) {
+		t.Fatalf("xdg-open was given %q", args)
+	}
+	st, err := os.Stat(args)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the redirect file: %v %v", st, err)
+	}
+	page := readTestFile(t, args)
+	i := strings.Index(page, "url=")
+	j := strings.Index(page[i:], `"`)
+	u := html.UnescapeString(page[i+len("url=") : i+j])
+	if _, ok := w.sb.emu.CheckLoginURL(u); !ok {
+		t.Fatalf("the redirect file leads to %q, which the emulator refuses", u)
+	}
 }

@@ -188,6 +188,7 @@ func envVars(r ipc.EnvReply) [][2]string {
 
 func newEnvCmd(app *App) *cobra.Command {
 	var profile, format string
+	var pid int
 	cmd := &cobra.Command{
 		Use:   "env [PROFILE | --profile P] [--format sh|fish|powershell|json]",
 		Short: "Print the variables that point SDKs and the AWS CLI at the daemon",
@@ -195,7 +196,9 @@ func newEnvCmd(app *App) *cobra.Command {
 from the daemon (AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN and
 AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, AWS_REGION), and unset those that would take
 precedence (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE, ...).
-Each call issues a token for that profile; list and revoke them with ` + "`mfad tokens`" + `.`,
+Each call issues a token for that profile, which ends when the process that runs mfad env
+exits — the shell of eval "$(mfad env)" — or with --pid PID when process PID exits; --pid 0
+keeps it until it is revoked. List and revoke tokens with ` + "`mfad tokens`" + `.`,
 		Example: `  eval "$(mfad env work)"          # bash, zsh
   mfad env work --format fish | source
   mfad env --profile work --format powershell | Invoke-Expression`,
@@ -210,7 +213,18 @@ Each call issues a token for that profile; list and revoke them with ` + "`mfad 
 			if err != nil {
 				return err
 			}
-			r, err := ask(ctx, app, (*ipc.Client).Env, ipc.EnvRequest{Profile: name, Label: fmt.Sprintf("mfad env (pid %d)", os.Getppid())})
+			holder := os.Getppid()
+			if cmd.Flags().Changed("pid") {
+				if pid < 0 {
+					return fmt.Errorf("--pid %d: give a process id, or 0 for a token that lasts until revoked", pid)
+				}
+				holder = pid
+			}
+			label := fmt.Sprintf("mfad env (pid %d)", holder)
+			if holder == 0 {
+				label = "mfad env"
+			}
+			r, err := ask(ctx, app, (*ipc.Client).Env, ipc.EnvRequest{Profile: name, Label: label, WatchPID: holder})
 			if err != nil {
 				return err
 			}
@@ -219,6 +233,7 @@ Each call issues a token for that profile; list and revoke them with ` + "`mfad 
 	}
 	addProfileFlag(cmd, &profile, profileDefaults)
 	cmd.Flags().StringVar(&format, "format", "sh", "sh (bash, zsh), fish, powershell or json")
+	cmd.Flags().IntVar(&pid, "pid", 0, "the token ends when this process exits (default: the parent process; 0 = when revoked)")
 	return cmd
 }
 
@@ -624,27 +639,70 @@ func newTokensCmd(app *App) *cobra.Command {
 			}
 			sort.Slice(r.Tokens, func(i, j int) bool { return r.Tokens[i].Created.Before(r.Tokens[j].Created) })
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tKIND\tPROFILE\tCREATED\tLABEL")
+			fmt.Fprintln(tw, "ID\tKIND\tPROFILE\tCREATED\tENDS WITH\tLABEL")
 			for _, t := range r.Tokens {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Kind, dash(t.Profile), fmtTime(t.Created), t.Label)
+				ends := "-"
+				switch {
+				case t.Stale:
+					ends = fmt.Sprintf("pid %d (gone: stale)", t.WatchPID)
+				case t.WatchPID > 0:
+					ends = fmt.Sprintf("pid %d", t.WatchPID)
+				case t.Kind == "exec":
+					ends = "its command"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Kind, dash(t.Profile), fmtTime(t.Created), ends, t.Label)
 			}
 			return tw.Flush()
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	var stale bool
 	revoke := &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke an endpoint token at once",
-		Args:  cobra.ExactArgs(1),
+		Use:   "revoke ID... | --stale",
+		Short: "Revoke endpoint tokens at once: by id, or every stale one",
+		Long: `Revoke the tokens named by id (from ` + "`mfad tokens list`" + `), or with --stale every token
+whose process is gone (a shell that exited while the daemon could not watch it).`,
+		Example: `  mfad tokens revoke 3f9a0c1d2b4e5f60 77aa01b2c3d4e5f6
+  mfad tokens revoke --stale`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := ask(cmd.Context(), app, (*ipc.Client).Revoke, ipc.RevokeRequest{ID: args[0]})
+			ctx := cmd.Context()
+			if stale == (len(args) > 0) {
+				return errors.New("give token ids (see `mfad tokens list`) or --stale")
+			}
+			c, err := app.dial(ctx)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Revoked token %s (%s).\n", r.Revoked.ID, r.Revoked.Kind)
-			return nil
+			defer c.Close()
+			ids := args
+			if stale {
+				r, err := c.Tokens(ctx, ipc.TokensRequest{})
+				if err != nil {
+					return err
+				}
+				for _, t := range r.Tokens {
+					if t.Stale {
+						ids = append(ids, t.ID)
+					}
+				}
+				if len(ids) == 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "No stale tokens.")
+					return nil
+				}
+			}
+			var errs []error
+			for _, id := range ids {
+				r, err := c.Revoke(ctx, ipc.RevokeRequest{ID: id})
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Revoked token %s (%s).\n", r.Revoked.ID, r.Revoked.Kind)
+			}
+			return errors.Join(errs...)
 		},
 	}
+	revoke.Flags().BoolVar(&stale, "stale", false, "revoke every token whose process is gone")
 	cmd.AddCommand(list, revoke)
 	return cmd
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -15,14 +14,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/daemon"
-	"github.com/c0950fac/mfad/internal/fileutil"
+	"github.com/c0950fac/mfad/internal/service"
 	"github.com/c0950fac/mfad/ipc"
 )
 
@@ -30,23 +27,6 @@ import (
 // neither --port nor the configuration names one: the variables written for
 // login sessions must name a port that stays the same across restarts.
 const DefaultServicePort = 58321
-
-// Names of what `mfad service` installs.
-const (
-	systemdUnitName  = "mfad.service"
-	environmentDName = "60-mfad.conf"
-	launchdLabel     = "dev.mfad.daemon"
-	launchdEnvLabel  = "dev.mfad.environment"
-)
-
-// serviceVars are the variables the service may give login sessions; on
-// uninstall, macOS's launchd forgets each of them.
-func serviceVars() []string {
-	return []string{
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-		"AWS_REGION", "AWS_DEFAULT_REGION", "MFAD_RUNTIME_DIR", "MFAD_CONFIG",
-	}
-}
 
 // serviceSystem is what `mfad service` needs from the machine. Tests replace
 // every part, so that nothing is installed or run for real.
@@ -92,17 +72,6 @@ func realServiceSystem() serviceSystem {
 			}
 		},
 	}
-}
-
-// envVar is one NAME=VALUE pair written into a unit, plist or env file.
-type envVar struct{ Key, Value string }
-
-// serviceFiles says where the service's files go for one user.
-type serviceFiles struct {
-	// Linux: the systemd user unit and the environment.d file.
-	unit, envFile string
-	// macOS: the daemon agent, the environment agent and the log.
-	plist, envPlist, logFile string
 }
 
 func newServiceCmd(app *App) *cobra.Command {
@@ -182,33 +151,9 @@ func newServiceStatusCmd(app *App, sys serviceSystem) *cobra.Command {
 	}
 }
 
-// serviceFilesFor returns where the service's files go for this user.
-func (a *App) serviceFilesFor(sys serviceSystem) (serviceFiles, error) {
-	home := homeDir(a)
-	if home == "" {
-		return serviceFiles{}, errors.New("no home directory is known: set HOME")
-	}
-	switch sys.goos {
-	case "linux":
-		// systemd reads user units and environment.d from $XDG_CONFIG_HOME
-		// when it is an absolute path, else from ~/.config.
-		base := a.getenv("XDG_CONFIG_HOME")
-		if !filepath.IsAbs(base) {
-			base = filepath.Join(home, ".config")
-		}
-		return serviceFiles{
-			unit:    filepath.Join(base, "systemd", "user", systemdUnitName),
-			envFile: filepath.Join(base, "environment.d", environmentDName),
-		}, nil
-	case "darwin":
-		agents := filepath.Join(home, "Library", "LaunchAgents")
-		return serviceFiles{
-			plist:    filepath.Join(agents, launchdLabel+".plist"),
-			envPlist: filepath.Join(agents, launchdEnvLabel+".plist"),
-			logFile:  filepath.Join(home, "Library", "Logs", "mfad.log"),
-		}, nil
-	}
-	return serviceFiles{}, fmt.Errorf("`mfad service` knows systemd (Linux) and launchd (macOS), not %s: start `mfad daemon` at login with your system's own tool (on Windows, Task Scheduler; see docs/desktop.md)", sys.goos)
+// serviceLayout returns where the service's files go for this user.
+func (a *App) serviceLayout(sys serviceSystem) (service.Layout, error) {
+	return service.LayoutFor(sys.goos, homeDir(a), a.getenv("XDG_CONFIG_HOME"))
 }
 
 // serviceInstallOptions are the flags of `mfad service install`.
@@ -219,27 +164,8 @@ type serviceInstallOptions struct {
 	dryRun  bool
 }
 
-// servicePlan is everything one install writes and runs.
-type servicePlan struct {
-	files      serviceFiles
-	profile    string
-	listen     string
-	configFile string
-	setListen  bool
-	// daemonEnv is the daemon's own environment; clientEnv the variables
-	// login sessions get.
-	daemonEnv, clientEnv []envVar
-	// contents maps each file to write to its text.
-	contents map[string]string
-	order    []string
-	commands [][]string
-	// mayFail lists commands whose failure is expected (unloading an agent
-	// that is not loaded).
-	mayFail map[int]bool
-}
-
 func (a *App) serviceInstall(ctx context.Context, out io.Writer, sys serviceSystem, o serviceInstallOptions) error {
-	files, err := a.serviceFilesFor(sys)
+	layout, err := a.serviceLayout(sys)
 	if err != nil {
 		return err
 	}
@@ -262,18 +188,18 @@ func (a *App) serviceInstall(ctx context.Context, out io.Writer, sys serviceSyst
 	if cfg.Path == "" {
 		return errors.New("mfad has no configuration file path to record the endpoint port in: set HOME or MFAD_CONFIG")
 	}
-	p := &servicePlan{files: files, profile: name, listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		configFile: cfg.Path, mayFail: map[int]bool{}}
+	spec := service.Spec{Layout: layout, UID: sys.uid, Executable: exe, Profile: name,
+		Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), ConfigFile: cfg.Path}
 	// MFAD_LISTEN in this shell does not reach the service: the file must
 	// say it.
-	p.setListen = cfg.Listen != p.listen || a.getenv("MFAD_LISTEN") != ""
+	spec.SetListen = cfg.Listen != spec.Listen || a.getenv("MFAD_LISTEN") != ""
 
 	runDir, pinRunDir, err := a.serviceRuntimeDir(sys)
 	if err != nil {
 		return err
 	}
 	if path := a.absEnv("PATH"); path != "" {
-		p.daemonEnv = append(p.daemonEnv, envVar{"PATH", path})
+		spec.DaemonEnv = append(spec.DaemonEnv, service.EnvVar{Key: "PATH", Value: path})
 	}
 	named := a.configFile != "" || a.getenv("MFAD_CONFIG") != ""
 	if named {
@@ -281,71 +207,52 @@ func (a *App) serviceInstall(ctx context.Context, out io.Writer, sys serviceSyst
 		if err != nil {
 			return fmt.Errorf("resolve the configuration file path %s: %w", cfg.Path, err)
 		}
-		p.configFile = abs
-		p.daemonEnv = append(p.daemonEnv, envVar{"MFAD_CONFIG", abs})
+		spec.ConfigFile = abs
+		spec.DaemonEnv = append(spec.DaemonEnv, service.EnvVar{Key: "MFAD_CONFIG", Value: abs})
 	}
 	if pinRunDir {
-		p.daemonEnv = append(p.daemonEnv, envVar{"MFAD_RUNTIME_DIR", runDir})
+		spec.DaemonEnv = append(spec.DaemonEnv, service.EnvVar{Key: "MFAD_RUNTIME_DIR", Value: runDir})
 	}
 	prof := cfg.Profiles[name]
-	p.clientEnv = []envVar{
-		{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://" + p.listen + daemon.CredentialsPath + url.PathEscape(name)},
-		{"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", filepath.Join(runDir, daemon.TokenFile)},
+	spec.ClientEnv = []service.EnvVar{
+		{Key: "AWS_CONTAINER_CREDENTIALS_FULL_URI", Value: "http://" + spec.Listen + daemon.CredentialsPath + url.PathEscape(name)},
+		{Key: "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", Value: filepath.Join(runDir, daemon.TokenFile)},
 	}
 	// A region set somewhere (mfad's file, the AWS config, the environment)
-	// goes to login sessions; mfad's fallback region does not override the
-	// one clients find in ~/.aws/config.
-	if prof != nil && prof.Region != "" && prof.Region != configs.DefaultRegion {
-		p.clientEnv = append(p.clientEnv, envVar{"AWS_REGION", prof.Region}, envVar{"AWS_DEFAULT_REGION", prof.Region})
+	// goes to login sessions, whatever its value; mfad's fallback region
+	// does not override the one clients find in ~/.aws/config.
+	if prof != nil && prof.Region != "" && !prof.RegionIsDefault {
+		spec.ClientEnv = append(spec.ClientEnv, service.EnvVar{Key: "AWS_REGION", Value: prof.Region}, service.EnvVar{Key: "AWS_DEFAULT_REGION", Value: prof.Region})
 	}
 	// The CLI in login sessions must find the daemon the service runs.
-	for _, v := range p.daemonEnv {
+	for _, v := range spec.DaemonEnv {
 		if v.Key == "MFAD_CONFIG" || v.Key == "MFAD_RUNTIME_DIR" {
-			p.clientEnv = append(p.clientEnv, v)
+			spec.ClientEnv = append(spec.ClientEnv, v)
 		}
 	}
-	if err := p.render(sys, exe); err != nil {
+	plan, err := service.NewPlan(spec)
+	if err != nil {
 		return err
 	}
-
 	if o.dryRun {
-		p.print(out)
+		plan.Print(out)
 		return nil
 	}
 
 	// Refuse to start a second daemon next to one run by hand: the service
 	// would fail on the control socket and restart in a loop.
 	running, runErr := a.runningDaemon(ctx)
-	installed := fileExists(files.unit) || fileExists(files.plist)
+	installed := service.Exists(layout.Main())
 	if runErr == nil && !installed {
 		return fmt.Errorf("an mfad daemon is already running (pid %d, endpoint %s), not as a service: stop it (Ctrl-C in its terminal, or kill %d), then run `mfad service install` again", running.PID, running.Endpoint, running.PID)
 	}
-	if p.setListen && !(runErr == nil && endpointPort(running.Endpoint) == port) {
+	if spec.SetListen && !(runErr == nil && endpointPort(running.Endpoint) == port) {
 		if err := sys.portFree(port); err != nil {
 			return fmt.Errorf("port %d on 127.0.0.1 is in use by another program (%w): choose another with --port", port, err)
 		}
 	}
-
-	if p.setListen {
-		if err := configs.SetValue(p.configFile, "listen", p.listen); err != nil {
-			return fmt.Errorf("record the endpoint port: %w", err)
-		}
-		fmt.Fprintf(out, "Set listen: %s in %s.\n", p.listen, p.configFile)
-	}
-	for _, f := range p.order {
-		if err := writeServiceFile(f, p.contents[f]); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "Wrote %s.\n", f)
-	}
-	for i, c := range p.commands {
-		if err := runService(ctx, sys, c); err != nil {
-			if p.mayFail[i] {
-				continue
-			}
-			return err
-		}
-		fmt.Fprintf(out, "Ran %s.\n", strings.Join(c, " "))
+	if err := service.Apply(ctx, plan, service.RunnerFunc(sys.run), out); err != nil {
+		return err
 	}
 
 	// The service starts in the background: wait a little for it to answer.
@@ -362,10 +269,10 @@ func (a *App) serviceInstall(ctx context.Context, out io.Writer, sys serviceSyst
 	if runErr == nil && endpointPort(st.Endpoint) == port {
 		fmt.Fprintf(out, "The daemon runs (pid %d) and serves %s.\n", st.PID, st.Endpoint)
 	} else {
-		fmt.Fprintf(out, "The daemon does not answer yet: check `mfad service status` and %s.\n", serviceLogHint(sys.goos, files))
+		fmt.Fprintf(out, "The daemon does not answer yet: check `mfad service status` and %s.\n", layout.LogHint())
 	}
 	fmt.Fprintf(out, "Apps and shells started after your next login get:\n")
-	for _, v := range p.clientEnv {
+	for _, v := range spec.ClientEnv {
 		fmt.Fprintf(out, "  %s=%s\n", v.Key, v.Value)
 	}
 	fmt.Fprintf(out, "In a shell open now: eval \"$(mfad env --profile %s)\". Unlock with `mfad unlock %s`.\n", name, prof.KeyProfile())
@@ -452,179 +359,6 @@ func (a *App) absEnv(key string) string {
 	return strings.Join(keep, string(filepath.ListSeparator))
 }
 
-// render fills in p's files and commands for sys.
-func (p *servicePlan) render(sys serviceSystem, exe string) error {
-	p.contents = map[string]string{}
-	add := func(path, tmpl string, data any) error {
-		text, err := renderServiceTemplate(tmpl, data)
-		if err != nil {
-			return err
-		}
-		p.contents[path] = text
-		p.order = append(p.order, path)
-		return nil
-	}
-	switch sys.goos {
-	case "linux":
-		for _, v := range p.clientEnv {
-			if strings.ContainsAny(v.Value, "$\\\"'`\n\r\x00") {
-				return fmt.Errorf("%s=%s cannot be written to environment.d: its value holds quotes, $ or a backslash; use a plainer path", v.Key, v.Value)
-			}
-		}
-		if err := add(p.files.unit, configs.SystemdUnitTemplate, map[string]any{"Executable": exe, "Env": p.daemonEnv}); err != nil {
-			return err
-		}
-		if err := add(p.files.envFile, configs.SystemdEnvironmentTemplate, map[string]any{"Profile": p.profile, "Env": p.clientEnv}); err != nil {
-			return err
-		}
-		p.commands = [][]string{
-			{"systemctl", "--user", "daemon-reload"},
-			{"systemctl", "--user", "enable", systemdUnitName},
-			// restart starts a stopped service and applies a new unit to a
-			// running one.
-			{"systemctl", "--user", "restart", systemdUnitName},
-		}
-	case "darwin":
-		domain := "gui/" + strconv.Itoa(sys.uid)
-		var script []string
-		for _, v := range p.clientEnv {
-			script = append(script, "/bin/launchctl setenv "+v.Key+" "+shQuote(v.Value))
-		}
-		if err := add(p.files.plist, configs.LaunchdDaemonTemplate, map[string]any{
-			"Label": launchdLabel, "Executable": exe, "Env": p.daemonEnv, "LogFile": p.files.logFile,
-		}); err != nil {
-			return err
-		}
-		if err := add(p.files.envPlist, configs.LaunchdEnvironmentTemplate, map[string]any{
-			"Label": launchdEnvLabel, "Profile": p.profile, "Script": strings.Join(script, " && "),
-		}); err != nil {
-			return err
-		}
-		// bootstrap refuses an agent that is loaded: unload first (which
-		// fails, harmlessly, when it is not).
-		p.mayFail[0], p.mayFail[1] = true, true
-		p.commands = [][]string{
-			{"launchctl", "bootout", domain + "/" + launchdEnvLabel},
-			{"launchctl", "bootout", domain + "/" + launchdLabel},
-		}
-		for _, v := range p.clientEnv {
-			p.commands = append(p.commands, []string{"launchctl", "setenv", v.Key, v.Value})
-		}
-		p.commands = append(p.commands,
-			[]string{"launchctl", "bootstrap", domain, p.files.envPlist},
-			[]string{"launchctl", "bootstrap", domain, p.files.plist},
-		)
-	}
-	return nil
-}
-
-// print shows a dry run.
-func (p *servicePlan) print(w io.Writer) {
-	if p.setListen {
-		fmt.Fprintf(w, "Would set listen: %s in %s.\n", p.listen, p.configFile)
-	}
-	for _, f := range p.order {
-		fmt.Fprintf(w, "Would write %s:\n%s\n", f, p.contents[f])
-	}
-	for _, c := range p.commands {
-		fmt.Fprintf(w, "Would run %s\n", strings.Join(c, " "))
-	}
-}
-
-// renderServiceTemplate renders one of configs' service templates.
-func renderServiceTemplate(name string, data any) (string, error) {
-	text, err := configs.ServiceTemplate(name)
-	if err != nil {
-		return "", err
-	}
-	t, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{
-		"execQuote": systemdExecQuote,
-		"envQuote":  systemdEnvQuote,
-		"envdQuote": environmentDQuote,
-		"xml":       xmlEscape,
-	}).Parse(text)
-	if err != nil {
-		return "", fmt.Errorf("service template %s: %w", name, err)
-	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, data); err != nil {
-		return "", fmt.Errorf("service template %s: %w", name, err)
-	}
-	return b.String(), nil
-}
-
-// systemdSafe reports whether s needs no quoting in a unit file.
-func systemdSafe(s string) bool {
-	return s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+@:,=", r))
-	}) < 0
-}
-
-// systemdExecQuote quotes a word of ExecStart=: specifiers (%) and
-// variable references ($) are escaped, and the word is double-quoted when
-// it holds anything else unusual.
-func systemdExecQuote(s string) string {
-	if systemdSafe(s) {
-		return s
-	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%", "$", "$$")
-	return `"` + r.Replace(s) + `"`
-}
-
-// systemdEnvQuote writes one Environment= assignment: double-quoted, with
-// specifiers escaped (systemd expands no variables there).
-func systemdEnvQuote(key, value string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%")
-	return `"` + key + "=" + r.Replace(value) + `"`
-}
-
-// environmentDQuote writes a value in an environment.d file, double-quoted
-// when it holds spaces. render has refused values with $, quotes or
-// backslashes, which environment.d would expand or unquote.
-func environmentDQuote(s string) string {
-	if strings.ContainsAny(s, " \t#") {
-		return `"` + s + `"`
-	}
-	return s
-}
-
-// xmlEscape escapes s for a plist's text.
-func xmlEscape(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
-}
-
-// writeServiceFile writes a unit, plist or environment file, creating its
-// directory.
-func writeServiceFile(path, content string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
-	}
-	return fileutil.WriteFileAtomic(path, []byte(content), 0o644)
-}
-
-// runService runs one service manager command, with a hint when the
-// manager cannot be reached.
-func runService(ctx context.Context, sys serviceSystem, c []string) error {
-	out, err := sys.run(ctx, c[0], c[1:]...)
-	if err == nil {
-		return nil
-	}
-	msg := strings.TrimSpace(string(out))
-	if msg != "" {
-		msg = ": " + msg
-	}
-	hint := ""
-	switch {
-	case errors.Is(err, exec.ErrNotFound):
-		hint = fmt.Sprintf("; %s is not installed: `mfad service` needs systemd (Linux) or launchd (macOS)", c[0])
-	case c[0] == "systemctl" && strings.Contains(msg, "Failed to connect to bus"):
-		hint = "; no systemd user instance runs for you: log in through a desktop or ssh session (or enable lingering with `loginctl enable-linger`)"
-	}
-	return fmt.Errorf("%s: %w%s%s", strings.Join(c, " "), err, msg, hint)
-}
-
 // runningDaemon asks a running daemon for its status.
 func (a *App) runningDaemon(ctx context.Context) (ipc.StatusReply, error) {
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -642,139 +376,54 @@ func endpointPort(endpoint string) int {
 	return n
 }
 
-func fileExists(path string) bool {
-	if path == "" {
-		return false
-	}
-	_, err := os.Stat(path)
-	return err == nil
-}
-
-// serviceLogHint says where the service's log is.
-func serviceLogHint(goos string, f serviceFiles) string {
-	if goos == "darwin" {
-		return f.logFile
-	}
-	return "`journalctl --user -u mfad`"
-}
-
 func (a *App) serviceUninstall(ctx context.Context, out io.Writer, sys serviceSystem, dryRun bool) error {
-	files, err := a.serviceFilesFor(sys)
+	layout, err := a.serviceLayout(sys)
 	if err != nil {
 		return err
 	}
-	var paths []string
-	var commands [][]string
-	switch sys.goos {
-	case "linux":
-		paths = []string{files.unit, files.envFile}
-		if fileExists(files.unit) {
-			commands = append(commands, []string{"systemctl", "--user", "disable", "--now", systemdUnitName})
-		}
-	case "darwin":
-		paths = []string{files.plist, files.envPlist}
-		domain := "gui/" + strconv.Itoa(sys.uid)
-		if fileExists(files.plist) {
-			commands = append(commands, []string{"launchctl", "bootout", domain + "/" + launchdLabel})
-		}
-		if fileExists(files.envPlist) {
-			commands = append(commands, []string{"launchctl", "bootout", domain + "/" + launchdEnvLabel})
-			for _, v := range serviceVars() {
-				commands = append(commands, []string{"launchctl", "unsetenv", v})
-			}
-		}
-	}
-	var present []string
-	for _, p := range paths {
-		if fileExists(p) {
-			present = append(present, p)
-		}
-	}
-	if len(present) == 0 {
-		fmt.Fprintln(out, "mfad is not installed as a service.")
-		return nil
-	}
-	if sys.goos == "linux" {
-		commands = append(commands, []string{"systemctl", "--user", "daemon-reload"})
-	}
-	if dryRun {
-		for _, c := range commands {
-			fmt.Fprintf(out, "Would run %s\n", strings.Join(c, " "))
-		}
-		for _, p := range present {
-			fmt.Fprintf(out, "Would remove %s\n", p)
-		}
-		return nil
-	}
-	var errs []error
-	// Stop first, then remove the files, then let the manager forget them.
-	last := len(commands)
-	if sys.goos == "linux" {
-		last--
-	}
-	for _, c := range commands[:last] {
-		if err := runService(ctx, sys, c); err != nil {
-			// An agent that is not loaded cannot be unloaded: not a failure.
-			if c[0] == "launchctl" && c[1] == "bootout" {
-				continue
-			}
-			errs = append(errs, err)
-			continue
-		}
-		fmt.Fprintf(out, "Ran %s.\n", strings.Join(c, " "))
-	}
-	for _, p := range present {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
-			continue
-		}
-		fmt.Fprintf(out, "Removed %s.\n", p)
-	}
-	for _, c := range commands[last:] {
-		if err := runService(ctx, sys, c); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		fmt.Fprintf(out, "Ran %s.\n", strings.Join(c, " "))
-	}
-	if err := errors.Join(errs...); err != nil {
+	installed, err := service.Uninstall(ctx, layout, sys.uid, service.RunnerFunc(sys.run), out, dryRun)
+	switch {
+	case err != nil:
 		return err
+	case !installed:
+		fmt.Fprintln(out, "mfad is not installed as a service.")
+	case !dryRun:
+		fmt.Fprintln(out, "The endpoint port stays fixed by listen in the configuration file; set it to 127.0.0.1:0 for a random port. Login sessions lose the variables at the next login.")
 	}
-	fmt.Fprintln(out, "The endpoint port stays fixed by listen in the configuration file; set it to 127.0.0.1:0 for a random port. Login sessions lose the variables at the next login.")
 	return nil
 }
 
 func (a *App) serviceStatus(ctx context.Context, out io.Writer, sys serviceSystem) error {
-	files, err := a.serviceFilesFor(sys)
+	files, err := a.serviceLayout(sys)
 	if err != nil {
 		return err
 	}
 	installed := func(p string) string {
-		if fileExists(p) {
+		if service.Exists(p) {
 			return p
 		}
 		return p + " (not installed)"
 	}
 	switch sys.goos {
 	case "linux":
-		fmt.Fprintf(out, "unit:         %s\n", installed(files.unit))
-		fmt.Fprintf(out, "environment:  %s\n", installed(files.envFile))
-		if b, err := os.ReadFile(files.envFile); err == nil {
+		fmt.Fprintf(out, "unit:         %s\n", installed(files.Unit))
+		fmt.Fprintf(out, "environment:  %s\n", installed(files.EnvFile))
+		if b, err := os.ReadFile(files.EnvFile); err == nil {
 			for _, line := range strings.Split(string(b), "\n") {
 				if line != "" && !strings.HasPrefix(line, "#") {
 					fmt.Fprintf(out, "              %s\n", line)
 				}
 			}
 		}
-		enabled, _ := sys.run(ctx, "systemctl", "--user", "is-enabled", systemdUnitName)
-		active, _ := sys.run(ctx, "systemctl", "--user", "is-active", systemdUnitName)
+		enabled, _ := sys.run(ctx, "systemctl", "--user", "is-enabled", service.SystemdUnitName)
+		active, _ := sys.run(ctx, "systemctl", "--user", "is-active", service.SystemdUnitName)
 		fmt.Fprintf(out, "enabled:      %s\n", firstLine(enabled, "unknown"))
 		fmt.Fprintf(out, "active:       %s\n", firstLine(active, "unknown"))
 	case "darwin":
 		domain := "gui/" + strconv.Itoa(sys.uid)
-		fmt.Fprintf(out, "agent:        %s\n", installed(files.plist))
-		fmt.Fprintf(out, "environment:  %s\n", installed(files.envPlist))
-		printed, err := sys.run(ctx, "launchctl", "print", domain+"/"+launchdLabel)
+		fmt.Fprintf(out, "agent:        %s\n", installed(files.Plist))
+		fmt.Fprintf(out, "environment:  %s\n", installed(files.EnvPlist))
+		printed, err := sys.run(ctx, "launchctl", "print", domain+"/"+service.LaunchdLabel)
 		state := "not loaded"
 		if err == nil {
 			state = "loaded"
@@ -785,13 +434,13 @@ func (a *App) serviceStatus(ctx context.Context, out io.Writer, sys serviceSyste
 			}
 		}
 		fmt.Fprintf(out, "launchd:      %s\n", state)
-		for _, v := range serviceVars()[:2] {
+		for _, v := range service.ClientVars()[:2] {
 			val, err := sys.run(ctx, "launchctl", "getenv", v)
 			if err == nil && len(bytes.TrimSpace(val)) > 0 {
 				fmt.Fprintf(out, "              %s=%s\n", v, strings.TrimSpace(string(val)))
 			}
 		}
-		fmt.Fprintf(out, "log:          %s\n", files.logFile)
+		fmt.Fprintf(out, "log:          %s\n", files.LogFile)
 	}
 	st, err := a.runningDaemon(ctx)
 	switch {

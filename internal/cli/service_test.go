@@ -485,22 +485,6 @@ func TestServiceStatusNotInstalled(t *testing.T) {
 		"AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:58321/v1/credentials/work")
 }
 
-func TestSystemdQuoting(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"/usr/bin/mfad", "/usr/bin/mfad"},
-		{"/opt/my tools/mfad", `"/opt/my tools/mfad"`},
-		{`/opt/100%/$HOME/"q"\mfad`, `"/opt/100%%/$$HOME/\"q\"\\mfad"`},
-	}
-	for _, tt := range tests {
-		if got := systemdExecQuote(tt.in); got != tt.want {
-			t.Errorf("systemdExecQuote(%q) = %s; want %s", tt.in, got, tt.want)
-		}
-	}
-	if got := systemdEnvQuote("PATH", `/a b/100%/$X`); got != `"PATH=/a b/100%%/$X"` {
-		t.Errorf("systemdEnvQuote = %s", got)
-	}
-}
-
 // TestSystemdAcceptsTheUnit has systemd parse the unit, where systemd is
 // installed.
 func TestSystemdAcceptsTheUnit(t *testing.T) {
@@ -523,4 +507,41 @@ func TestSystemdAcceptsTheUnit(t *testing.T) {
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s\n%s", err, out, w.read(".config/systemd/user/mfad.service"))
 	}
+}
+
+// An explicit region reaches login sessions even when it is mfad's
+// fallback value; no region set anywhere gives them none.
+func TestServiceInstallKeepsAnExplicitRegion(t *testing.T) {
+	w := newServiceWorld(t, "linux")
+	w.write(".config/mfad/config.yaml", "profiles:\n  work:\n    mfa_serial: arn:aws:iam::111122223333:mfa/alice\n    region: us-east-1\n")
+	w.must("install", "--profile", "work")
+	wantIn(t, "environment.d", w.read(".config/environment.d/60-mfad.conf"), "\nAWS_REGION=us-east-1\n", "\nAWS_DEFAULT_REGION=us-east-1\n")
+
+	w = newServiceWorld(t, "linux")
+	w.write(".config/mfad/config.yaml", "profiles:\n  work:\n    mfa_serial: arn:aws:iam::111122223333:mfa/alice\n")
+	w.must("install", "--profile", "work")
+	if env := w.read(".config/environment.d/60-mfad.conf"); strings.Contains(env, "AWS_REGION") {
+		t.Errorf("a region set nowhere reached login sessions:\n%s", env)
+	}
+}
+
+// When systemctl fails, install leaves nothing behind: no unit, no
+// environment file, the configuration as it was.
+func TestServiceInstallIsAllOrNothing(t *testing.T) {
+	w := newServiceWorld(t, "linux")
+	before := w.read(".config/mfad/config.yaml")
+	w.mgr.failures["systemctl --user restart mfad.service"] = true
+	out, err := w.mfad("install", "--profile", "work")
+	if err == nil || !strings.Contains(err.Error(), "restart mfad.service") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("install with a failing systemctl: %v\n%s", err, out)
+	}
+	for _, f := range []string{".config/systemd/user/mfad.service", ".config/environment.d/60-mfad.conf"} {
+		if _, err := os.Stat(w.path(f)); !os.IsNotExist(err) {
+			t.Errorf("%s left behind: %v", f, err)
+		}
+	}
+	if got := w.read(".config/mfad/config.yaml"); got != before {
+		t.Errorf("configuration edit left behind:\n%s", got)
+	}
+	wantIn(t, "commands", strings.Join(w.mgr.ran(), "\n"), "systemctl --user disable --now mfad.service")
 }

@@ -314,6 +314,14 @@ func printStatus(w io.Writer, st ipc.StatusReply, now time.Time) {
 	if st.KeystoreLocked {
 		fmt.Fprintf(w, "the keystore file %s waits for its passphrase: run `mfad unlock`\n", st.KeystoreFile)
 	}
+	if st.ClockSkewSeconds != 0 {
+		off := time.Duration(st.ClockSkewSeconds) * time.Second
+		way := "behind"
+		if off < 0 {
+			way = "ahead of"
+		}
+		fmt.Fprintf(w, "warning: this machine's clock is %s %s STS's: mfad reads expiries on STS's time, but set the clock right (NTP)\n", fmtDur(off.Abs()), way)
+	}
 	if st.ConfigError != "" {
 		fmt.Fprintf(w, "configuration change refused (the previous configuration is served): %s\n", st.ConfigError)
 	}

@@ -121,6 +121,19 @@ func (f *Finder) Conn(client, server netip.AddrPort) (Process, error) {
 	return p, nil
 }
 
+// ConnUID returns the uid that owns the client end of the TCP connection
+// from client to server (as the client sees them), through sock_diag alone:
+// one kernel lookup, cheap enough to make for every accepted connection.
+// Where sock_diag cannot be used the error wraps ErrUnsupported; when the
+// client has already closed its socket it wraps ErrNotFound.
+func ConnUID(client, server netip.AddrPort) (int, error) {
+	_, uid, err := diagSocket(client, server)
+	if errors.Is(err, errNoDiag) {
+		return -1, fmt.Errorf("%w: %v", ErrUnsupported, err)
+	}
+	return uid, err
+}
+
 // Process describes the process pid: its executable, parent and effective
 // uid.
 func (f *Finder) Process(pid int) (Process, error) {

@@ -24,3 +24,8 @@ func (f *Finder) Conn(client, server netip.AddrPort) (Process, error) {
 func (f *Finder) Process(pid int) (Process, error) {
 	return Process{PID: pid, UID: -1}, fmt.Errorf("%s: %w", runtime.GOOS, ErrUnsupported)
 }
+
+// ConnUID reports ErrUnsupported.
+func ConnUID(client, server netip.AddrPort) (int, error) {
+	return -1, fmt.Errorf("%s: %w", runtime.GOOS, ErrUnsupported)
+}

@@ -214,6 +214,7 @@ func (e *Emulator) assumeRole(p *principal, params url.Values, reqID string, now
 
 	s := e.issue(KindRole, p.user, r, sessionName, e.lifetime("AssumeRole", dur), mfa, mfaTime, now)
 	s.sourceIdentity = effectiveSourceID
+	s.chained = p.session != nil
 	return successBody("AssumeRole", reqID, func(x *xmlDoc) {
 		x.open("AssumedRoleUser")
 		x.leaf("AssumedRoleId", r.uniqueID+":"+sessionName)

@@ -21,6 +21,10 @@ const statusClientClosed = 499
 
 // ServeHTTP serves one STS Query API request.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == FederationPath {
+		e.serveFederation(w, r)
+		return
+	}
 	reqID := requestID()
 	call := Call{RequestID: reqID, AccessKeyID: credentialKeyID(r)}
 

@@ -13,7 +13,10 @@
 // (ListAccessKeys, CreateAccessKey, DeleteAccessKey; Version=2010-05-08,
 // signed for service iam in us-east-1), with AWS's two-key quota, the rule
 // that GetSessionToken credentials call IAM only when made with MFA, and,
-// for users given RequireMFA, the MFA policy AWS documents.
+// for users given RequireMFA, the MFA policy AWS documents. At
+// FederationPath it answers the console federation endpoint
+// (getSigninToken and login), as strict as AWS about the credentials it
+// accepts.
 //
 // Every time decision (credential expiry, TOTP windows, signature time skew)
 // is taken from the injected clock, so tests can advance time without
@@ -190,6 +193,7 @@ type Emulator struct {
 	sessions map[string]*session // by temporary access key id
 	calls    []Call
 	faults   []*pendingFault
+	signins  map[string]*signin // federation sign-in tokens
 	// lifetimes caps the lifetime of issued credentials, by action.
 	lifetimes map[string]time.Duration
 	// latency delays every response.
@@ -288,10 +292,12 @@ type session struct {
 	role                *role // KindRole only
 	sessionName         string
 	sourceIdentity      string // KindRole only; "" when none was set
-	mfaAuthenticated    bool
-	mfaAuthTime         time.Time
-	issuedAt            time.Time
-	expiration          time.Time
+	// chained marks a role session assumed with temporary credentials.
+	chained          bool
+	mfaAuthenticated bool
+	mfaAuthTime      time.Time
+	issuedAt         time.Time
+	expiration       time.Time
 }
 
 type pendingFault struct {
@@ -313,6 +319,7 @@ func New(opts Options) *Emulator {
 		keys:     make(map[string]*longKey),
 		roles:    make(map[string]*role),
 		sessions: make(map[string]*session),
+		signins:  make(map[string]*signin),
 	}
 	if e.now == nil {
 		e.now = time.Now

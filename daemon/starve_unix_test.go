@@ -1,0 +1,258 @@
+//go:build linux
+
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
+)
+
+// nobody is the other user of the tests that need one.
+const nobody = 65534
+
+// Environment of TestHelperStarve.
+const (
+	starveAddrEnv = "MFAD_TEST_STARVE_ADDR"
+	starveForEnv  = "MFAD_TEST_STARVE_FOR"
+	starveHeld    = 2000
+	starveFlood   = 32
+)
+
+// TestHelperStarve is not a test: run as another user, it tries for
+// $MFAD_TEST_STARVE_FOR to hold starveHeld idle connections to the endpoint
+// (opening a new one whenever one is closed) while starveFlood workers send
+// requests without a token as fast as they are answered. It prints what it
+// achieved.
+func TestHelperStarve(t *testing.T) {
+	addr := os.Getenv(starveAddrEnv)
+	if addr == "" {
+		t.Skip("helper process for TestOtherUserCannotStarveOwner")
+	}
+	d, _ := time.ParseDuration(os.Getenv(starveForEnv))
+	deadline := time.Now().Add(d)
+	var held, maxHeld, dials, refusals, resets atomic.Int64
+	var wg sync.WaitGroup
+	for range starveHeld {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				c, err := net.DialTimeout("tcp4", addr, time.Second)
+				dials.Add(1)
+				if err != nil {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				n := held.Add(1)
+				for m := maxHeld.Load(); n > m && !maxHeld.CompareAndSwap(m, n); m = maxHeld.Load() {
+				}
+				c.SetReadDeadline(deadline)
+				io.Copy(io.Discard, c) // idle until the daemon closes it
+				held.Add(-1)
+				c.Close()
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+	req := "GET /x HTTP/1.1\r\nHost: " + addr + "\r\n\r\n"
+	for range starveFlood {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				c, err := net.DialTimeout("tcp4", addr, time.Second)
+				if err != nil {
+					continue
+				}
+				c.SetDeadline(deadline)
+				_, err = io.WriteString(c, req)
+				if err == nil {
+					var resp *http.Response
+					if resp, err = http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+						resp.Body.Close()
+						refusals.Add(1)
+					}
+				}
+				if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					resets.Add(1)
+				}
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Printf("STARVE uid=%d dials=%d max_held=%d refusals=%d resets=%d\n", os.Getuid(), dials.Load(), maxHeld.Load(), refusals.Load(), resets.Load())
+}
+
+// TestOtherUserCannotStarveOwner runs, as another user, a process that
+// tries to hold 2,000 idle connections to the endpoint and floods it with
+// requests without a token, while the owner's clients fetch credentials:
+// an AWS SDK provider on a kept-alive connection, and a client opening a
+// new connection for every request. The owner's p99 must stay under 50 ms.
+func TestOtherUserCannotStarveOwner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods the endpoint")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root, to run the attacking process as another user (uid 65534)")
+	}
+	w := newSecWorld(t)
+	w.run()
+	// The fake clock keeps pace with real time, so that refusal budgets
+	// refill as they would.
+	stopClock := make(chan struct{})
+	var clockDone sync.WaitGroup
+	clockDone.Go(func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-stopClock:
+				return
+			case now := <-tick.C:
+				w.e.Clock.Advance(now.Sub(last))
+				last = now
+			}
+		}
+	})
+	defer func() { close(stopClock); clockDone.Wait() }()
+
+	dir, err := os.MkdirTemp("", "mfad-starve-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe, _ := os.Executable()
+	helper := filepath.Join(dir, "daemon.test")
+	if b, err := os.ReadFile(exe); err != nil || os.WriteFile(helper, b, 0o755) != nil {
+		t.Fatalf("copy the test binary: %v", err)
+	}
+	const floodFor = 6 * time.Second
+	cmd := exec.Command(helper, "-test.run=^TestHelperStarve$", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = []string{starveAddrEnv + "=" + w.host(), starveForEnv + "=" + floodFor.String(), "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, syscall.EPERM) {
+			t.Skipf("cannot start a process as uid %d here: %v", nobody, err)
+		}
+		t.Fatal(err)
+	}
+	attackDone := make(chan error, 1)
+	go func() { attackDone <- cmd.Wait() }()
+	// Let the attack take hold before measuring.
+	time.Sleep(time.Second)
+
+	url := w.base + CredentialsPath + "admin"
+	var sdk, fresh latencies
+	var goodErr atomic.Value
+	stop := make(chan struct{})
+	var gwg sync.WaitGroup
+	gwg.Go(func() {
+		sdkHTTP := &http.Client{Transport: &http.Transport{}}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p := endpointcreds.New(url, func(o *endpointcreds.Options) {
+				o.AuthorizationToken = w.token
+				o.HTTPClient = sdkHTTP
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			t0 := time.Now()
+			creds, err := p.Retrieve(ctx)
+			cancel()
+			sdk.add(time.Since(t0))
+			if err != nil || !strings.HasPrefix(creds.AccessKeyID, "ASIA") {
+				goodErr.Store(fmt.Errorf("SDK provider: %v", err))
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+	gwg.Go(func() {
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Header.Set("Authorization", w.token)
+			t0 := time.Now()
+			resp, err := c.Do(req)
+			if err != nil {
+				goodErr.Store(fmt.Errorf("new connection: %v", err))
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			fresh.add(time.Since(t0))
+			if resp.StatusCode != 200 {
+				goodErr.Store(fmt.Errorf("new connection: status %d", resp.StatusCode))
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+	var attackErr error
+	select {
+	case attackErr = <-attackDone:
+	case <-time.After(floodFor + 30*time.Second):
+		cmd.Process.Kill()
+		attackErr = <-attackDone
+	}
+	close(stop)
+	gwg.Wait()
+	if attackErr != nil {
+		t.Fatalf("attacking process: %v\n%s", attackErr, out.String())
+	}
+	report := ""
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "STARVE ") {
+			report = line
+		}
+	}
+	t.Logf("attacker: %s", report)
+	if !strings.Contains(report, "uid="+strconv.Itoa(nobody)) {
+		t.Fatalf("the attack did not run as uid %d:\n%s", nobody, out.String())
+	}
+	if err, _ := goodErr.Load().(error); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		l    *latencies
+	}{{"SDK provider, kept-alive connection", &sdk}, {"new connection per request", &fresh}} {
+		n, p50, p99, max := c.l.summary()
+		t.Logf("owner, %s: %d fetches under attack: p50 %v, p99 %v, max %v", c.name, n, p50, p99, max)
+		if n < 20 || p99 >= 50*time.Millisecond {
+			t.Errorf("owner, %s: %d fetches, p99 %v: want at least 20, and p99 under 50 ms", c.name, n, p99)
+		}
+	}
+	if !strings.Contains(w.e.Log.String(), fmt.Sprintf("peer_uid=%d", nobody)) {
+		t.Error("the closed connections of the other user were not logged with its uid")
+	}
+}
