@@ -352,7 +352,7 @@ func TestClockAheadOfSTS(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Emu.Code(e.User, e.Emu.Now())); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	quiet(t, p)
 	if st := d.statusReply(); st.ClockSkewSeconds != -45*60 {
 		t.Fatalf("status shows a skew of %d s, want -2700", st.ClockSkewSeconds)
