@@ -97,9 +97,9 @@ func TestAWSVaultConfig(t *testing.T) {
 	if pa.MFASerial != serialAlice {
 		t.Errorf("prod-admin.MFASerial = %q", pa.MFASerial)
 	}
-	// bob's role profile carries mfa_process; bob has the device himself,
-	// so the code source stays his (prompt).
-	if b := c.Profiles["bob"]; b.MFASource != MFASourcePrompt {
+	// bob's role profile carries mfa_process: bob asks for the codes, so
+	// he runs it.
+	if b := c.Profiles["bob"]; b.MFASource != MFASourceProcess || b.MFAProcess != "pass otp aws-bob" {
 		t.Errorf("bob = %+v", b)
 	}
 	// Not served, with the reason, rather than dropped.

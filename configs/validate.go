@@ -429,17 +429,35 @@ func (l *loader) inheritMFASerial(names []string) {
 		case 1:
 			p.MFASerial = serials[0]
 			l.origins[r][keyMFASerial] = "taken from profile " + fromNames[0] + ", which uses this profile as source_profile"
-			// The code source goes with the device (aws-vault files put
-			// mfa_process next to mfa_serial on the role profile).
-			if from := profiles[fromNames[0]]; p.MFAProcess == "" && from.MFAProcess != "" {
-				p.MFAProcess = from.MFAProcess
-				l.origins[r][keyMFAProcess] = "taken from profile " + fromNames[0]
-				if l.origins[r][keyMFASource] == "the default" {
-					p.MFASource = MFASourceProcess
-				}
-			}
 		default:
 			l.fail("profile %q has no mfa_serial and the role profiles using it name different devices (%s); set profiles.%s.mfa_serial to the device of the user whose keys %s holds", r, strings.Join(from, "; "), r, r)
+		}
+	}
+	// The code source goes with the device: the key profile asks for the
+	// codes, and aws-vault files put mfa_process on the role profiles. A key
+	// profile without one takes the one its role profiles agree on.
+	for _, r := range names {
+		p := profiles[r]
+		if p.SourceProfile != "" || p.MFAProcess != "" {
+			continue
+		}
+		var procs, from []string
+		for _, u := range users[r] {
+			if up := profiles[u]; up.MFAProcess != "" && !containsString(procs, up.MFAProcess) {
+				procs = append(procs, up.MFAProcess)
+				from = append(from, u)
+			}
+		}
+		switch len(procs) {
+		case 0:
+		case 1:
+			p.MFAProcess = procs[0]
+			l.origins[r][keyMFAProcess] = "taken from profile " + from[0] + ", which uses this profile as source_profile"
+			if l.origins[r][keyMFASource] == "the default" {
+				p.MFASource = MFASourceProcess
+			}
+		default:
+			l.cfg.Warnings = append(l.cfg.Warnings, fmt.Sprintf("profile %s asks for the MFA codes of profiles %s, which name different mfa_process commands; it asks on the terminal until you set its own mfa_process", r, strings.Join(from, ", ")))
 		}
 	}
 	// Fill from the source, nearest first: walk each chain from its root.

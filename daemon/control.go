@@ -112,7 +112,7 @@ func (d *Daemon) ServeIPC(c ipc.Conn, req *ipc.Request) *ipc.Response {
 		resp.Error = &ipc.Error{Code: ipc.CodeUnknownOp, Message: fmt.Sprintf("unknown operation %q: the mfad CLI and daemon versions differ; restart the daemon", req.Op)}
 		return resp
 	}
-	body, err := r(&control{d: d, conn: c}, c.Context(), req)
+	body, err := r.serve(&control{d: d, conn: c}, c.Context(), req)
 	if err != nil {
 		resp.Error = controlError(err)
 		return resp
@@ -137,13 +137,19 @@ func controlError(err error) *ipc.Error {
 	return &ipc.Error{Code: code, Message: err.Error()}
 }
 
-// route decodes a request's body, calls its handler and returns the reply.
-type route func(c *control, ctx context.Context, req *ipc.Request) (any, error)
+// route answers one operation.
+type route struct {
+	// op is the operation's name (its key in the route table must be it).
+	op string
+	// serve decodes a request's body, calls the handler and returns the
+	// reply.
+	serve func(c *control, ctx context.Context, req *ipc.Request) (any, error)
+}
 
 // handle makes the route of op from its handler, a method of control: the
 // compiler checks that the handler takes op's request and returns its reply.
-func handle[Req, Rep any](_ ipc.Op[Req, Rep], h func(*control, context.Context, Req) (Rep, error)) route {
-	return func(c *control, ctx context.Context, req *ipc.Request) (any, error) {
+func handle[Req, Rep any](op ipc.Op[Req, Rep], h func(*control, context.Context, Req) (Rep, error)) route {
+	return route{op: op.Name(), serve: func(c *control, ctx context.Context, req *ipc.Request) (any, error) {
 		var in Req
 		if len(req.Body) > 0 {
 			dec := json.NewDecoder(bytes.NewReader(req.Body))
@@ -153,7 +159,7 @@ func handle[Req, Rep any](_ ipc.Op[Req, Rep], h func(*control, context.Context, 
 			}
 		}
 		return h(c, ctx, in)
-	}
+	}}
 }
 
 // controlRoutes is the route table of the control socket: one line per

@@ -12,10 +12,29 @@ import (
 	"github.com/c0950fac/mfad/ipc"
 )
 
-// Every method of ipc.Control has its route, and nothing else does.
+// Every method of ipc.Control has its route, and nothing else does; each
+// route is filed under its own operation.
 func TestControlRoutesCoverControl(t *testing.T) {
-	if got, want := len(controlRoutes()), reflect.TypeFor[ipc.Control]().NumMethod(); got != want {
+	routes := controlRoutes()
+	if got, want := len(routes), reflect.TypeFor[ipc.Control]().NumMethod(); got != want {
 		t.Fatalf("%d routes for the %d methods of ipc.Control: add the route of each new operation to controlRoutes", got, want)
+	}
+	for name, r := range routes {
+		if r.op != name {
+			t.Errorf("controlRoutes files the route of %q under %q", r.op, name)
+		}
+	}
+}
+
+// Operations keep their wire names: a CLI keeps working across a daemon
+// restart or upgrade, and an `mfad exec` started by an older CLI adopts its
+// token again from a newer daemon.
+func TestControlWireNamesStay(t *testing.T) {
+	routes := controlRoutes()
+	for _, op := range []string{"status", "unlock", "lock", "env", "exec", "credentials", "tokens", "revoke", "hold", "adopt", "passphrase"} {
+		if _, ok := routes[op]; !ok {
+			t.Errorf("no route for operation %q: renaming an operation breaks clients of the previous version", op)
+		}
 	}
 }
 

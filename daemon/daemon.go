@@ -185,7 +185,17 @@ func (d *Daemon) restoreKeyLocked(ctx context.Context, k *keyState, now time.Tim
 		d.log.Info("restored MFA session", "profile", k.name, "session", s)
 	}
 	for _, p := range k.dependents {
-		if !p.isRole() || k.mfa == nil {
+		if !p.isRole() {
+			continue
+		}
+		if _, err := d.store.Get(ctx, p.name, keystore.LockedItem); err == nil {
+			p.locked = true
+			d.log.Info("role profile locked on its own: not assumed until `mfad unlock`", "profile", p.name)
+			continue
+		} else if !errors.Is(err, keystore.ErrNotFound) {
+			errs = append(errs, err)
+		}
+		if k.mfa == nil {
 			continue
 		}
 		rs, err := session.LoadRole(ctx, d.store, p.name, now)
@@ -266,6 +276,9 @@ func (d *Daemon) Unlock(ctx context.Context, name, code string) (ProfileStatus, 
 		}
 		d.mu.Unlock()
 		if valid {
+			if err := d.store.Delete(ctx, p.name, keystore.LockedItem); err != nil {
+				d.log.Warn("could not drop the lock mark; the profile is locked again after a restart", "profile", p.name, "error", err)
+			}
 			d.log.Info("unlocked", "profile", p.name)
 			if _, err := d.renewRole(ctx, p); err != nil {
 				return d.Status(name)[0], err
@@ -339,10 +352,13 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string, gen *u
 	k.shortLife = d.noteLifetime(k.name, "mfa_lead", s.Lifetime(), mfaLead(k.prof), k.shortLife)
 	k.needCode, k.codeReason, k.codeErr, k.codeAttempts = false, "", "", 0
 	// Role sessions from the old MFA session carry its MFA age: renew them.
-	var roles []*profState
+	var roles, wereLocked []*profState
 	for _, p := range k.dependents {
 		if p.isRole() {
 			// A new code unlocks every profile made from it.
+			if p.locked {
+				wereLocked = append(wereLocked, p)
+			}
 			p.role, p.locked = nil, false
 			p.failures, p.retryAt, p.lastErr = 0, time.Time{}, ""
 			roles = append(roles, p)
@@ -352,6 +368,11 @@ func (d *Daemon) unlockKey(ctx context.Context, k *keyState, code string, gen *u
 	d.scheduleLocked(k, now)
 	d.mu.Unlock()
 	d.log.Info("unlocked", "profile", k.name, "session", s)
+	for _, p := range wereLocked {
+		if err := d.store.Delete(ctx, p.name, keystore.LockedItem); err != nil {
+			d.log.Warn("could not drop the lock mark; the profile is locked again after a restart", "profile", p.name, "error", err)
+		}
+	}
 	for _, p := range roles {
 		if err := session.DropRole(ctx, d.store, p.name); err != nil {
 			d.log.Warn("could not drop cached role session", "profile", p.name, "error", err)
@@ -489,9 +510,15 @@ func (d *Daemon) kick(p *profState) {
 			p.kicked.Store(false)
 			// A new MFA session may have arrived while this renewal ran
 			// with the old one, and its own kick found this one under way.
-			if err != nil || !d.roleStale(p) || !p.kicked.CompareAndSwap(false, true) {
-				return
+			if err == nil && d.roleStale(p) && p.kicked.CompareAndSwap(false, true) {
+				continue
 			}
+			// The timer skips renewals while one runs: arm it again, in
+			// case it fell due meanwhile.
+			d.mu.Lock()
+			d.scheduleLocked(p.key, d.clock.Now())
+			d.mu.Unlock()
+			return
 		}
 	}()
 }
@@ -542,7 +569,8 @@ func (d *Daemon) lockRole(ctx context.Context, p *profState) ([]string, error) {
 	p.failures, p.retryAt, p.lastErr = 0, time.Time{}, ""
 	d.scheduleLocked(p.key, d.clock.Now())
 	d.mu.Unlock()
-	err := session.DropRole(ctx, d.store, p.name)
+	// The mark in the keystore keeps the role locked across restarts.
+	err := errors.Join(session.DropRole(ctx, d.store, p.name), d.store.Set(ctx, p.name, keystore.LockedItem, []byte("locked")))
 	d.log.Info("locked", "profiles", []string{p.name})
 	return []string{p.name}, err
 }

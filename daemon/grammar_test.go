@@ -81,6 +81,19 @@ func TestLockRoleProfileOnly(t *testing.T) {
 	if st := d.Status("admin")[0]; st.Unlocked || !st.RoleLocked {
 		t.Fatalf("status %+v", st)
 	}
+	// A restart keeps it locked.
+	d.Close()
+	d = newDaemon(t, e, nil)
+	e.Clock.Advance(time.Minute)
+	if _, err := d.Credentials(ctx, "admin"); !errors.Is(err, daemon.ErrLocked) {
+		t.Fatalf("admin after a restart: %v", err)
+	}
+	if _, err := d.Credentials(ctx, "work"); err != nil {
+		t.Fatalf("work after a restart: %v", err)
+	}
+	if n := e.Count("AssumeRole") - assumes; n != 0 {
+		t.Fatalf("a locked role was assumed %d times after a restart", n)
+	}
 	// No code needed: the MFA session is valid.
 	gst := e.Count("GetSessionToken")
 	if _, err := d.Unlock(ctx, "admin", ""); err != nil {
@@ -91,6 +104,9 @@ func TestLockRoleProfileOnly(t *testing.T) {
 	}
 	if e.Count("GetSessionToken") != gst {
 		t.Fatal("unlocking a locked role called GetSessionToken")
+	}
+	if _, err := e.Store.Get(ctx, "admin", keystore.LockedItem); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("lock mark left after unlock: %v", err)
 	}
 	// Locking the key profile still locks everything made from it.
 	if locked, err := d.Lock(ctx, "work"); err != nil || strings.Join(locked, ",") != "admin,work" && strings.Join(locked, ",") != "work,admin" {

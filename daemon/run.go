@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/internal/fileutil"
@@ -23,6 +24,26 @@ const (
 	// TokensDir holds one file per client token.
 	TokensDir = "tokens"
 )
+
+// The control socket serves ipc.DefaultMaxConns connections, plus
+// controlReserved kept for the operations that must work when every other
+// slot is held (by `mfad exec` commands, which hold theirs while their
+// command runs): status, lock and token listing and revocation. A
+// connection with no request in progress for controlIdleTimeout is closed;
+// an `mfad exec` holds a request in progress (hold), so it is never idle.
+const (
+	controlReserved    = 4
+	controlIdleTimeout = 5 * time.Minute
+)
+
+// controlPriority reports whether op may use a reserved control slot.
+func controlPriority(op string) bool {
+	switch op {
+	case ipc.OpStatus.Name(), ipc.OpLock.Name(), ipc.OpTokens.Name(), ipc.OpRevoke.Name():
+		return true
+	}
+	return false
+}
 
 // RunOptions say where the daemon listens.
 type RunOptions struct {
@@ -93,7 +114,8 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	// stopping, so that closing connections keeps client tokens.
 	ictx, icancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer icancel()
-	is := &ipc.Server{Handler: d, Logger: d.log}
+	is := &ipc.Server{Handler: d, Logger: d.log, IdleTimeout: controlIdleTimeout,
+		Reserved: controlReserved, Priority: controlPriority}
 	go func() { errc <- is.Serve(ictx, ctl) }()
 	d.log.Info("mfad daemon serving", "endpoint", d.base, "socket", ipc.SocketPath(o.RuntimeDir), "keystore", d.store.Backend(), "profiles", d.t().names)
 	if o.Ready != nil {

@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/internal/testenv"
 )
 
 // TestConcurrentAddsKeepEverySerial runs 16 `mfad add --mfa-serial` at
@@ -59,5 +62,76 @@ func TestConcurrentAddsKeepEverySerial(t *testing.T) {
 		if !strings.Contains(list, name(i)) {
 			t.Errorf("`mfad list` lacks %s:\n%s", name(i), list)
 		}
+	}
+}
+
+// TestLockAllWhileExecsHoldEverySlot: 64 `mfad exec` commands hold every
+// ordinary control connection while their commands run; `mfad status`,
+// `mfad tokens list`, `mfad tokens revoke` and the emergency `mfad lock
+// --all` still get through, in the slots the daemon keeps for them, while a
+// 65th `mfad exec` is told the daemon is busy.
+func TestLockAllWhileExecsHoldEverySlot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 64 processes")
+	}
+	w := newWorld(t)
+	w.startDaemon()
+	w.addAndUnlock()
+	const holders = 64 // ipc.DefaultMaxConns
+	var cmds []*exec.Cmd
+	t.Cleanup(func() {
+		for _, c := range cmds {
+			c.Process.Signal(os.Interrupt)
+		}
+		for _, c := range cmds {
+			c.Wait()
+		}
+	})
+	for range holders {
+		c := exec.Command(w.bin, "exec", "--profile", "work", "--", "sleep", "600")
+		c.Env = w.env
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, c)
+	}
+	var tokens struct {
+		Tokens []struct{ ID, Kind string }
+	}
+	testenv.WaitFor(t, "64 exec tokens", func() bool {
+		out, _, err := w.run(nil, "tokens", "list", "--json")
+		if err != nil || json.Unmarshal([]byte(out), &tokens) != nil {
+			return false
+		}
+		n := 0
+		for _, tk := range tokens.Tokens {
+			if tk.Kind == "exec" {
+				n++
+			}
+		}
+		return n == holders
+	})
+	// Every ordinary slot is held: one more exec is refused, and says why.
+	_, errOut, err := w.run(nil, "exec", "--profile", "work", "--", "true")
+	if err == nil || !strings.Contains(errOut, "status, lock and token revocation") {
+		t.Fatalf("a 65th exec: %v\n%s", err, errOut)
+	}
+	if out := w.must(nil, "status"); !strings.Contains(out, "work") {
+		t.Fatalf("status: %s", out)
+	}
+	var victim string
+	for _, tk := range tokens.Tokens {
+		if tk.Kind == "exec" {
+			victim = tk.ID
+			break
+		}
+	}
+	if out := w.must(nil, "tokens", "revoke", victim); !strings.Contains(out, "Revoked token "+victim) {
+		t.Fatalf("tokens revoke: %s", out)
+	}
+	out := w.must(nil, "lock", "--all")
+	st := w.must(nil, "status", "--json")
+	if strings.Contains(st, `"unlocked": true`) || !strings.Contains(st, `"unlocked": false`) {
+		t.Fatalf("after `mfad lock --all` (%q), status says:\n%s", out, st)
 	}
 }

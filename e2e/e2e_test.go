@@ -78,9 +78,16 @@ func newWorld(t *testing.T) *world {
 // newWorldBackend is newWorld with the keystore backend named.
 func newWorldBackend(t *testing.T, backend string) *world {
 	t.Helper()
+	return newWorldEmu(t, backend, stsemu.Options{})
+}
+
+// newWorldEmu is newWorldBackend with the emulator's options given (its
+// clock, for one).
+func newWorldEmu(t *testing.T, backend string, emuOpts stsemu.Options) *world {
+	t.Helper()
 	w := &world{t: t, bin: mfadBinary(t), logs: &testenv.SafeBuffer{}}
 	var err error
-	if w.emu, err = stsemu.Start(stsemu.Options{}); err != nil {
+	if w.emu, err = stsemu.Start(emuOpts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.emu.Close() })

@@ -278,3 +278,20 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
 }
+
+// TestDoctorReportsClockSkew runs STS three minutes ahead of this machine:
+// once the daemon has called it, doctor reports the skew and fails.
+func TestDoctorReportsClockSkew(t *testing.T) {
+	const ahead = 3 * time.Minute
+	w := newWorldEmu(t, keyringBackend(), stsemu.Options{Now: func() time.Time { return time.Now().Add(ahead) }})
+	w.startDaemon()
+	w.must([]byte(w.user.AccessKeyID+"\n"+w.user.SecretAccessKey+"\n"), "add", "work")
+	code := w.emu.Code(w.user, time.Now().Add(ahead))
+	w.secrets = append(w.secrets, code)
+	w.must([]byte(code+"\n"), "unlock", "work", "--code-stdin")
+	out, _, err := w.run(nil, "doctor")
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(out, "FIX   clock: at its last STS call the daemon found this machine's clock 3m behind STS's") {
+		t.Fatalf("doctor: %v\n%s", err, out)
+	}
+}

@@ -23,6 +23,9 @@ const (
 	// DefaultFrameTimeout is the frame deadline used when
 	// Server.FrameTimeout is 0.
 	DefaultFrameTimeout = 10 * time.Second
+	// DefaultReservedIdleTimeout is how long a connection in a reserved
+	// slot may stay idle when Server.ReservedIdleTimeout is 0.
+	DefaultReservedIdleTimeout = 10 * time.Second
 )
 
 // rejectTimeout bounds writing a connection-level error to a refused peer.
@@ -65,8 +68,22 @@ type Server struct {
 	// and response bodies are never logged.
 	Logger *slog.Logger
 	// MaxConns bounds the connections served at once (DefaultMaxConns when
-	// 0). Connections beyond it get a CodeBusy error and are closed.
+	// 0). Connections beyond it take a reserved slot, if one is free, or get
+	// a CodeBusy error and are closed.
 	MaxConns int
+	// Reserved is how many more connections are served, beyond MaxConns,
+	// for the operations Priority admits: when every other slot is taken
+	// (by long-lived clients, say), these still get through. A connection
+	// in a reserved slot that asks for another operation gets a CodeBusy
+	// error and is closed.
+	Reserved int
+	// Priority reports whether operation op may be served in a reserved
+	// slot; nil admits none.
+	Priority func(op string) bool
+	// ReservedIdleTimeout closes a connection in a reserved slot that has
+	// had no request in progress for that long
+	// (DefaultReservedIdleTimeout when 0).
+	ReservedIdleTimeout time.Duration
 	// IdleTimeout, when positive, closes a connection that has had no
 	// request in progress for that long. When 0, an idle connection stays
 	// open until the client closes it, so a client may hold one for as long
@@ -110,6 +127,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		log:          log,
 		owner:        owner,
 		slots:        make(chan struct{}, maxConns),
+		reserved:     make(chan struct{}, max(0, s.Reserved)),
 		frameTimeout: s.FrameTimeout,
 		procs:        peerproc.NewFinder(),
 	}
@@ -167,6 +185,7 @@ type serveState struct {
 	log          *slog.Logger
 	owner        int
 	slots        chan struct{}
+	reserved     chan struct{}
 	frameTimeout time.Duration
 	// procs describes peers when their connections are accepted.
 	procs *peerproc.Finder
@@ -184,6 +203,10 @@ type conn struct {
 	// lastDone is when the last response was written (UnixNano), or when
 	// the connection was accepted.
 	lastDone atomic.Int64
+	// reserved is set for a connection in a reserved slot.
+	reserved bool
+	// idle is how long the connection may stay idle; 0 = no limit.
+	idle time.Duration
 }
 
 func (c *conn) Peer() Peer               { return c.peer }
@@ -220,13 +243,20 @@ func (st *serveState) serveConn(ctx context.Context, nc net.Conn) {
 		st.reject(nc, CodeForbidden, fmt.Sprintf("this mfad daemon serves uid %d only: start your own with `mfad daemon`", st.owner))
 		return
 	}
+	reserved := false
 	select {
 	case st.slots <- struct{}{}:
 		defer func() { <-st.slots }()
 	default:
-		st.log.Warn("refusing an mfad control connection: too many connections", "peer_pid", peer.PID, "max_conns", cap(st.slots))
-		st.reject(nc, CodeBusy, fmt.Sprintf("the mfad daemon is already serving %d connections: close other mfad commands (for example finished `mfad exec` sessions) and try again", cap(st.slots)))
-		return
+		select {
+		case st.reserved <- struct{}{}:
+			defer func() { <-st.reserved }()
+			reserved = true
+		default:
+			st.log.Warn("refusing an mfad control connection: too many connections", "peer_pid", peer.PID, "max_conns", cap(st.slots))
+			st.reject(nc, CodeBusy, fmt.Sprintf("the mfad daemon is already serving %d connections: close other mfad commands (for example finished `mfad exec` sessions) and try again", cap(st.slots)))
+			return
+		}
 	}
 
 	// Who the client is, read now: a short-lived client (a
@@ -234,7 +264,13 @@ func (st *serveState) serveConn(ctx context.Context, nc net.Conn) {
 	peer.describe(st.procs)
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(context.Canceled)
-	c := &conn{nc: nc, peer: peer, ctx: cctx, cancel: cancel}
+	c := &conn{nc: nc, peer: peer, ctx: cctx, cancel: cancel, reserved: reserved, idle: st.srv.IdleTimeout}
+	if reserved {
+		c.idle = st.srv.ReservedIdleTimeout
+		if c.idle <= 0 {
+			c.idle = DefaultReservedIdleTimeout
+		}
+	}
 	c.lastDone.Store(time.Now().UnixNano())
 	st.log.Debug("mfad control connection opened", "peer_pid", peer.PID)
 
@@ -266,7 +302,7 @@ func (st *serveState) reject(nc net.Conn, code Code, msg string) {
 // cancels c's context as soon as the client disconnects, even while a
 // handler is still running, and ends when the connection does.
 func (st *serveState) readLoop(c *conn, items chan<- item) {
-	idle := st.srv.IdleTimeout
+	idle := c.idle
 	for c.ctx.Err() == nil {
 		// Between frames the client may stay silent indefinitely (or for
 		// IdleTimeout); once a frame has started, it must arrive within
@@ -362,6 +398,10 @@ func (st *serveState) handle(c *conn, req *Request) (resp *Response, fatal bool)
 	}
 	if req.Op == "" {
 		return errorResponse(req.ID, CodeMalformed, "request names no operation: the mfad CLI and daemon may be from different builds; restart the daemon (`mfad daemon`)"), false
+	}
+	if c.reserved && (st.srv.Priority == nil || !st.srv.Priority(req.Op)) {
+		st.log.Warn("refusing an mfad request in a reserved slot: too many connections", "op", req.Op, "peer_pid", c.peer.PID, "max_conns", cap(st.slots))
+		return errorResponse(req.ID, CodeBusy, fmt.Sprintf("the mfad daemon is already serving %d connections, and keeps its last slots for status, lock and token revocation: close other mfad commands (for example finished `mfad exec` sessions) and try again", cap(st.slots))), true
 	}
 	defer func() {
 		if r := recover(); r != nil {

@@ -24,10 +24,14 @@ const (
 	TOTPItem Item = "totp"
 	// RoleSessionItem is a role profile's cached role session (JSON owned by package session).
 	RoleSessionItem Item = "role-session"
+	// LockedItem marks a role profile locked on its own (`mfad lock`): the
+	// daemon does not assume its role until it is unlocked, across
+	// restarts.
+	LockedItem Item = "locked"
 )
 
 // Items lists every item a profile may have, in a fixed order.
-func Items() []Item { return []Item{AccessKeyItem, SessionItem, TOTPItem, RoleSessionItem} }
+func Items() []Item { return []Item{AccessKeyItem, SessionItem, TOTPItem, RoleSessionItem, LockedItem} }
 
 // ErrNotFound reports that a profile has no value for an item. Backends wrap
 // it with the profile and item; test for it with errors.Is.

@@ -39,7 +39,7 @@ func profileNameByte(c byte) bool {
 // validItem reports whether item is one of Items.
 func validItem(item Item) bool {
 	switch item {
-	case AccessKeyItem, SessionItem, TOTPItem, RoleSessionItem:
+	case AccessKeyItem, SessionItem, TOTPItem, RoleSessionItem, LockedItem:
 		return true
 	}
 	return false

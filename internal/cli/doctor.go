@@ -81,7 +81,8 @@ func newDoctorCmdWith(app *App, sys doctorSystem) *cobra.Command {
     into mfad's configuration and writes ` + "`credential_process = mfad credential-process --profile X`" + `
     in their place;
   - profiles mfad serves whose long-term key is missing from the keystore;
-  - whether the daemon runs and the service is installed;
+  - whether the daemon runs (and does not wait for its keystore file's passphrase, nor serve an
+    older configuration because it refused a change) and the service is installed;
   - the keystore backend and where it lives;
   - a local clock the daemon found skewed against STS;
   - policy_files that ` + "`mfad policy check`" + ` flags.
@@ -558,14 +559,43 @@ func (a *App) doctorDaemon(ctx context.Context, sys doctorSystem) []doctorFindin
 		if f := clockSkewFinding(st); f != nil {
 			out = append(out, *f)
 		}
+		out = append(out, daemonStateFindings(st)...)
 	}
 	return out
 }
 
 // clockSkewFinding reports a local clock the daemon found skewed against
 // STS, from its status reply; nil when there is nothing to report.
-func clockSkewFinding(ipc.StatusReply) *doctorFinding {
-	return nil
+func clockSkewFinding(st ipc.StatusReply) *doctorFinding {
+	if st.ClockSkewSeconds == 0 {
+		return nil
+	}
+	off := time.Duration(st.ClockSkewSeconds) * time.Second
+	way := "behind"
+	if off < 0 {
+		way = "ahead of"
+	}
+	return &doctorFinding{Check: "clock", Status: doctorFix,
+		Message: fmt.Sprintf("at its last STS call the daemon found this machine's clock %s %s STS's: mfad reads expiries on STS's time, but SDKs and request signatures use the local clock", fmtDur(off.Abs()), way),
+		Fix:     "set the clock right: turn on time synchronisation (NTP), e.g. `timedatectl set-ntp true` on Linux"}
+}
+
+// daemonStateFindings reports what the daemon's status says needs doing
+// besides the clock: a keystore file waiting for its passphrase, a
+// configuration change it refused.
+func daemonStateFindings(st ipc.StatusReply) []doctorFinding {
+	var out []doctorFinding
+	if st.KeystoreLocked {
+		out = append(out, doctorFinding{Check: "daemon", Status: doctorFix,
+			Message: fmt.Sprintf("the daemon waits for the passphrase of the keystore file %s: it serves nothing until then", st.KeystoreFile),
+			Fix:     "mfad unlock"})
+	}
+	if st.ConfigError != "" {
+		out = append(out, doctorFinding{Check: "configuration", Status: doctorFix,
+			Message: "the daemon refused the last configuration change and serves the previous one: " + st.ConfigError,
+			Fix:     "correct the configuration as the message says; the daemon takes it up when the file changes"})
+	}
+	return out
 }
 
 // doctorPolicies runs the policy checks on each profile's policy_files.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/c0950fac/mfad/configs"
+	"github.com/c0950fac/mfad/ipc"
 )
 
 const doctorAWSConfig = `# my profiles
@@ -164,5 +165,22 @@ func TestDoctorFlagsADefaultProfileResolvedWithoutMFAD(t *testing.T) {
 		if f.Profile == "default" {
 			t.Fatalf("with AWS_PROFILE=work, [default] does not matter: %+v", f)
 		}
+	}
+}
+
+func TestDoctorReadsTheDaemonsClockSkewAndState(t *testing.T) {
+	if f := clockSkewFinding(ipc.StatusReply{}); f != nil {
+		t.Fatalf("no skew: %+v", f)
+	}
+	f := clockSkewFinding(ipc.StatusReply{ClockSkewSeconds: 300})
+	if f == nil || f.Status != doctorFix || !strings.Contains(f.Message, "clock 5m behind STS's") || !strings.Contains(f.Fix, "NTP") {
+		t.Fatalf("skew 300 s: %+v", f)
+	}
+	if f := clockSkewFinding(ipc.StatusReply{ClockSkewSeconds: -90}); f == nil || !strings.Contains(f.Message, "1m30s ahead of STS's") {
+		t.Fatalf("skew -90 s: %+v", f)
+	}
+	got := daemonStateFindings(ipc.StatusReply{KeystoreLocked: true, KeystoreFile: "/k.enc", ConfigError: "bad key"})
+	if len(got) != 2 || got[0].Fix != "mfad unlock" || !strings.Contains(got[1].Message, "bad key") {
+		t.Fatalf("daemon state findings: %+v", got)
 	}
 }

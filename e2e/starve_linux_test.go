@@ -1,6 +1,6 @@
 //go:build linux
 
-package daemon
+package e2e
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,9 +24,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 )
-
-// nobody is the other user of the tests that need one.
-const nobody = 65534
 
 // Environment of TestHelperStarve.
 const (
@@ -98,10 +96,11 @@ func TestHelperStarve(t *testing.T) {
 }
 
 // TestOtherUserCannotStarveOwner runs, as another user, a process that
-// tries to hold 2,000 idle connections to the endpoint and floods it with
-// requests without a token, while the owner's clients fetch credentials:
-// an AWS SDK provider on a kept-alive connection, and a client opening a
-// new connection for every request. The owner's p99 must stay under 50 ms.
+// tries to hold 2,000 idle connections to the daemon's endpoint and floods
+// it with requests without a token, while the owner's clients fetch
+// credentials: an AWS SDK provider on a kept-alive connection, and a client
+// opening a new connection for every request. The owner's p99 must stay
+// under 50 ms.
 func TestOtherUserCannotStarveOwner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("floods the endpoint")
@@ -109,27 +108,13 @@ func TestOtherUserCannotStarveOwner(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root, to run the attacking process as another user (uid 65534)")
 	}
-	w := newSecWorld(t)
-	w.run()
-	// The fake clock keeps pace with real time, so that refusal budgets
-	// refill as they would.
-	stopClock := make(chan struct{})
-	var clockDone sync.WaitGroup
-	clockDone.Go(func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		last := time.Now()
-		for {
-			select {
-			case <-stopClock:
-				return
-			case now := <-tick.C:
-				w.e.Clock.Advance(now.Sub(last))
-				last = now
-			}
-		}
-	})
-	defer func() { close(stopClock); clockDone.Wait() }()
+	const nobody = 65534
+	w := newWorld(t)
+	w.startDaemon()
+	w.addAndUnlock()
+	env := w.envVars("work")
+	url, token := env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+	host := strings.TrimPrefix(url[:strings.Index(url, "/v1/")], "http://")
 
 	dir, err := os.MkdirTemp("", "mfad-starve-")
 	if err != nil {
@@ -140,14 +125,14 @@ func TestOtherUserCannotStarveOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	exe, _ := os.Executable()
-	helper := filepath.Join(dir, "daemon.test")
+	helper := filepath.Join(dir, "e2e.test")
 	if b, err := os.ReadFile(exe); err != nil || os.WriteFile(helper, b, 0o755) != nil {
 		t.Fatalf("copy the test binary: %v", err)
 	}
 	const floodFor = 6 * time.Second
 	cmd := exec.Command(helper, "-test.run=^TestHelperStarve$", "-test.v")
 	cmd.Dir = dir
-	cmd.Env = []string{starveAddrEnv + "=" + w.host(), starveForEnv + "=" + floodFor.String(), "PATH=/usr/bin:/bin"}
+	cmd.Env = []string{starveAddrEnv + "=" + host, starveForEnv + "=" + floodFor.String(), "PATH=/usr/bin:/bin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -162,7 +147,6 @@ func TestOtherUserCannotStarveOwner(t *testing.T) {
 	// Let the attack take hold before measuring.
 	time.Sleep(time.Second)
 
-	url := w.base + CredentialsPath + "admin"
 	var sdk, fresh latencies
 	var goodErr atomic.Value
 	stop := make(chan struct{})
@@ -176,7 +160,7 @@ func TestOtherUserCannotStarveOwner(t *testing.T) {
 			default:
 			}
 			p := endpointcreds.New(url, func(o *endpointcreds.Options) {
-				o.AuthorizationToken = w.token
+				o.AuthorizationToken = token
 				o.HTTPClient = sdkHTTP
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -200,7 +184,7 @@ func TestOtherUserCannotStarveOwner(t *testing.T) {
 			default:
 			}
 			req, _ := http.NewRequest("GET", url, nil)
-			req.Header.Set("Authorization", w.token)
+			req.Header.Set("Authorization", token)
 			t0 := time.Now()
 			resp, err := c.Do(req)
 			if err != nil {
@@ -252,7 +236,30 @@ func TestOtherUserCannotStarveOwner(t *testing.T) {
 			t.Errorf("owner, %s: %d fetches, p99 %v: want at least 20, and p99 under 50 ms", c.name, n, p99)
 		}
 	}
-	if !strings.Contains(w.e.Log.String(), fmt.Sprintf("peer_uid=%d", nobody)) {
+	if !strings.Contains(w.logs.String(), fmt.Sprintf("peer_uid=%d", nobody)) {
 		t.Error("the closed connections of the other user were not logged with its uid")
 	}
+}
+
+// latencies records the durations of a client's requests.
+type latencies struct {
+	mu  sync.Mutex
+	all []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.all = append(l.all, d)
+	l.mu.Unlock()
+}
+
+func (l *latencies) summary() (n int, p50, p99, max time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := slices.Clone(l.all)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0, 0, 0, 0
+	}
+	return len(s), s[len(s)/2], s[len(s)*99/100], s[len(s)-1]
 }
