@@ -419,3 +419,43 @@ func TestClockAheadOfSTS(t *testing.T) {
 		t.Error("the skew was taken for short lifetimes")
 	}
 }
+
+// TestCredentialsShorterThanAMinuteCannotForceCalls: STS issues role
+// credentials of 30 seconds. Renewals stay a minute apart: in the gaps,
+// requests get an error at once, never an STS call of their own.
+func TestCredentialsShorterThanAMinuteCannotForceCalls(t *testing.T) {
+	e := testenv.New(t)
+	e.Emu.SetMaxLifetime("AssumeRole", 30*time.Second)
+	ctx := context.Background()
+	d := newTestDaemon(t, e)
+	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
+		t.Fatal(err)
+	}
+	p := d.profiles["admin"]
+	quiet(t, p)
+	start := e.Clock.Now()
+	var served, refused int
+	for e.Clock.Now().Before(start.Add(5 * time.Minute)) {
+		e.Clock.Advance(5 * time.Second)
+		for i := 0; i < 10; i++ {
+			c, err := d.Credentials(ctx, "admin")
+			if err != nil {
+				if !strings.Contains(err.Error(), "next role renewal is due") {
+					t.Fatalf("at %v: %v", e.Clock.Now().Sub(start), err)
+				}
+				refused++
+				continue
+			}
+			served++
+			checkServable(t, e, "at "+e.Clock.Now().Sub(start).String(), c.AccessKeyID, c.Expiration)
+		}
+		quiet(t, p)
+	}
+	t.Logf("5 minutes of 30-second credentials: %d AssumeRole calls, %d requests served, %d refused", e.Count("AssumeRole"), served, refused)
+	if n := e.Count("AssumeRole"); n > 6 {
+		t.Errorf("%d AssumeRole calls in 5 minutes, want one a minute at most", n)
+	}
+	if served == 0 || refused == 0 {
+		t.Errorf("%d served, %d refused: want both", served, refused)
+	}
+}

@@ -108,6 +108,9 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	srv.ConnContext = withPeerConn
 	// Requests are counted on their connection's audit record.
 	d.audit.Attach(srv)
+	// Idle keep-alive connections are bounded, and bursts release memory.
+	idle := watchIdle(srv, d.release.schedule)
+	defer idle.stop()
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	// The control server stops only after the daemon has marked itself as
