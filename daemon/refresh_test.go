@@ -431,7 +431,7 @@ func TestCredentialsShorterThanAMinuteCannotForceCalls(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	quiet(t, p)
 	start := e.Clock.Now()
 	var served, refused int
