@@ -214,12 +214,20 @@ func (c *control) Passphrase(ctx context.Context, in ipc.PassphraseRequest) (ipc
 
 // Rotate implements ipc.Control.
 func (c *control) Rotate(ctx context.Context, in ipc.RotateRequest) (ipc.RotateReply, error) {
-	return c.d.RotateKey(ctx, in.Profile)
+	r, err := c.d.RotateKey(ctx, in.Profile)
+	if err == nil {
+		c.d.audit.Record(peerEntry(audit.Entry{Event: audit.KeyRotated, Via: audit.ViaControl, Profile: r.KeyProfile}, c.conn.Peer()))
+	}
+	return r, err
 }
 
 // Login implements ipc.Control.
 func (c *control) Login(ctx context.Context, in ipc.LoginRequest) (ipc.LoginReply, error) {
-	return c.d.Login(ctx, in)
+	r, err := c.d.Login(ctx, in)
+	if err == nil {
+		c.d.audit.Record(peerEntry(audit.Entry{Event: audit.ConsoleSignin, Via: audit.ViaControl, Profile: in.Profile}, c.conn.Peer()))
+	}
+	return r, err
 }
 
 // Unlock implements ipc.Control.
