@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -34,7 +35,20 @@ func (m *memoryRelease) schedule() {
 		m.timer.Reset(releaseDelay)
 		return
 	}
-	m.timer = time.AfterFunc(releaseDelay, debug.FreeOSMemory)
+	m.timer = time.AfterFunc(releaseDelay, releaseMemory)
+}
+
+// releaseMemory returns freed memory to the operating system. The first
+// collection moves what sync.Pools hold (net/http's connection buffers,
+// after a burst of connections) to their victim caches, the second frees
+// it; debug.FreeOSMemory collects once more and returns the free pages.
+// Then the binary's read-only pages that the burst touched and idle
+// serving does not need are dropped from the resident set (dropCode).
+func releaseMemory() {
+	runtime.GC()
+	runtime.GC()
+	debug.FreeOSMemory()
+	dropCode()
 }
 
 // stop cancels a pending release.

@@ -29,8 +29,10 @@ type binWorld struct {
 	runDir  string
 	keyring string
 	env     []string
-	emu     *stsemu.Server
-	users   map[string]stsemu.User // by key profile
+	// auditLog is where the daemon writes its audit log.
+	auditLog string
+	emu      *stsemu.Server
+	users    map[string]stsemu.User // by key profile
 	// profiles are every profile; keyProfiles those holding keys.
 	profiles    []string
 	keyProfiles []string
@@ -111,7 +113,9 @@ func newBinWorld(ctx context.Context, o options, dir string, log *slog.Logger) (
 	if b.bin == "" {
 		b.bin = filepath.Join(dir, "mfad")
 		log.Info("building mfad", "to", b.bin)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "github.com/c0950fac/mfad/cmd/mfad")
+		// As releases are built (.goreleaser.yaml): static, stripped.
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", b.bin, "github.com/c0950fac/mfad/cmd/mfad")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return b, fmt.Errorf("go build ./cmd/mfad (run mfad-bench from the repository, or give -bin): %w\n%s", err, out)
 		}
@@ -131,6 +135,8 @@ func newBinWorld(ctx context.Context, o options, dir string, log *slog.Logger) (
 		return b, fmt.Errorf("start the STS emulator: %w", err)
 	}
 	home := filepath.Join(dir, "home")
+	// The audit log at its default place.
+	b.auditLog = filepath.Join(home, ".local", "state", "mfad", "audit.log")
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return b, err
 	}
@@ -169,7 +175,6 @@ func newBinWorld(ctx context.Context, o options, dir string, log *slog.Logger) (
 		"MFAD_RUNTIME_DIR=" + b.runDir,
 		"MFAD_KEYRING_SERVICE=mfad-bench-" + filepath.Base(dir),
 		"MFAD_FILE_PASSPHRASE=mfad-bench passphrase",
-		"MFAD_AUDIT_LOG=" + filepath.Join(dir, "audit.log"),
 		"AWS_CONFIG_FILE=" + filepath.Join(home, "aws-config"),
 		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "aws-credentials"),
 		"AWS_EC2_METADATA_DISABLED=true",

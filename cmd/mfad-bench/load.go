@@ -32,6 +32,9 @@ type target struct {
 	token string
 	// body is what a 200 response must carry.
 	body []byte
+	// pid is the server's process when it runs in a process of its own
+	// (its CPU time is read from /proc); 0 = this process.
+	pid int
 }
 
 // request is the request an AWS SDK sends to the endpoint.
@@ -47,9 +50,11 @@ type loadResult struct {
 	firstErr error
 	elapsed  time.Duration
 	hist     *histogram
-	// serverCPU is the CPU time this process (the servers) used while the
-	// load ran in a worker process; 0 when the load ran in this process.
+	// serverCPU is the CPU time the server's process used while the load
+	// ran in a worker process; 0 when the load ran in this process.
 	serverCPU time.Duration
+	// worker is the load worker's pid (0 when the load ran in this process).
+	worker int
 }
 
 // throughput is requests per second.
@@ -363,9 +368,9 @@ func runLoadProcess(ctx context.Context, t target, conns int, dur time.Duration,
 	for sc.Scan() {
 		switch sc.Text() {
 		case markStart:
-			cpu0 = selfCPU()
+			cpu0 = processCPU(t.pid)
 		case markStop:
-			cpu1 = selfCPU()
+			cpu1 = processCPU(t.pid)
 		default:
 			errb.WriteString(sc.Text() + "\n")
 		}
@@ -380,7 +385,7 @@ func runLoadProcess(ctx context.Context, t target, conns int, dur time.Duration,
 	if rep.Err != "" {
 		return loadResult{}, errors.New(rep.Err)
 	}
-	res := loadResult{requests: rep.Requests, errors: rep.Errors, elapsed: rep.Elapsed, hist: &histogram{}, serverCPU: cpu1 - cpu0}
+	res := loadResult{requests: rep.Requests, errors: rep.Errors, elapsed: rep.Elapsed, hist: &histogram{}, serverCPU: cpu1 - cpu0, worker: cmd.Process.Pid}
 	if rep.FirstErr != "" {
 		res.firstErr = errors.New(rep.FirstErr)
 	}

@@ -55,15 +55,25 @@ type options struct {
 	out         string
 	cpuProfile  string
 	hold        bool
+	auditRate   float64
+	auditLoad   time.Duration
+	afterBurst  time.Duration
 }
 
 // sections are the parts -only chooses from.
-var sections = []string{"throughput", "latency", "idle", "startup", "exec"}
+var sections = []string{"daemon", "throughput", "latency", "idle", "startup", "exec"}
 
 // loadWorkerArg makes this program a load worker (see loadWorker).
 const loadWorkerArg = "-load-worker"
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == bareServerArg {
+		if err := bareServer(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "mfad-bench baseline server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) == 2 && os.Args[1] == loadWorkerArg {
 		if err := loadWorker(os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "mfad-bench load worker:", err)
@@ -103,6 +113,9 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.idle, "idle", 130*time.Second, "idle window: CPU time over it is scaled to 60 s, and RSS is read at its end (the default spans the Go runtime's 2-minute periodic GC, after which it returns freed memory)")
 	fs.IntVar(&o.startupRuns, "startup-runs", 10, "daemon restarts measured")
 	fs.IntVar(&o.execRuns, "exec-runs", 30, "`mfad exec` runs measured (and as many of the bare child)")
+	fs.Float64Var(&o.auditRate, "audit-rate", 20000, "daemon section: requests per second of the one client whose audit log growth is measured")
+	fs.DurationVar(&o.auditLoad, "audit-load", 2*time.Minute, "daemon section: how long that client asks")
+	fs.DurationVar(&o.afterBurst, "after-burst", time.Minute, "daemon section: wait after a burst of 256 connections before reading the daemon's RSS")
 	fs.StringVar(&o.out, "o", "", "also write the report to this file")
 	fs.BoolVar(&o.hold, "hold", false, "after the daemon sections, print the built daemon's environment and keep it running until interrupted, to try commands by hand")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process servers) over the throughput and latency sections to this file")
@@ -195,6 +208,11 @@ func run(ctx context.Context, o options, out io.Writer, log *slog.Logger) error 
 	}
 	defer os.RemoveAll(dir)
 
+	if o.has("daemon") {
+		if err := daemonSection(ctx, o, dir, w, log); err != nil {
+			return err
+		}
+	}
 	if o.has("throughput") || o.has("latency") {
 		if o.cpuProfile != "" {
 			f, err := os.Create(o.cpuProfile)

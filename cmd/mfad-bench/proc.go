@@ -100,3 +100,27 @@ func sampleProc(pid int) (procSample, error) {
 	}
 	return s, nil
 }
+
+// processCPU is the user and system CPU time process pid has used (this
+// process when pid is 0): getrusage for this one, /proc/PID/stat for
+// another, in clock ticks, which every round spans by hundreds.
+func processCPU(pid int) time.Duration {
+	if pid == 0 {
+		return selfCPU()
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * clockTick
+}

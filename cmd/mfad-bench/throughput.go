@@ -66,18 +66,18 @@ func (o options) load(ctx context.Context, t target, conns int, dur time.Duratio
 // measure runs o.rounds rounds of each server at conns connections (rate
 // requests per second per connection, 0 = saturated), alternating the
 // servers round by round and the order every round (A B, B A, A B, ...).
-func measure(ctx context.Context, o options, w *inproc, conns int, rate float64, log *slog.Logger) (map[string]*series, error) {
+func measure(ctx context.Context, o options, servers []string, targets map[string]target, conns int, rate float64, log *slog.Logger) (map[string]*series, error) {
 	out := map[string]*series{}
-	for _, s := range o.servers {
+	for _, s := range servers {
 		out[s] = &series{}
 		if o.warmup > 0 {
-			if _, err := o.load(ctx, w.targets[s], conns, o.warmup, rate); err != nil {
+			if _, err := o.load(ctx, targets[s], conns, o.warmup, rate); err != nil {
 				return nil, err
 			}
 		}
 	}
 	for round := range o.rounds {
-		order := append([]string{}, o.servers...)
+		order := append([]string{}, servers...)
 		if round%2 == 1 {
 			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
 				order[i], order[j] = order[j], order[i]
@@ -87,7 +87,7 @@ func measure(ctx context.Context, o options, w *inproc, conns int, rate float64,
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			r, err := o.load(ctx, w.targets[s], conns, o.duration, rate)
+			r, err := o.load(ctx, targets[s], conns, o.duration, rate)
 			if err != nil {
 				return nil, err
 			}
@@ -195,7 +195,7 @@ func throughputSections(ctx context.Context, o options, dir string, w *bufio.Wri
 		fmt.Fprintln(w, sep)
 		w.Flush()
 		for _, n := range o.conns {
-			res, err := measure(ctx, o, world, n, 0, log)
+			res, err := measure(ctx, o, o.servers, world.targets, n, 0, log)
 			if err != nil {
 				return err
 			}
@@ -209,7 +209,7 @@ func throughputSections(ctx context.Context, o options, dir string, w *bufio.Wri
 		fmt.Fprintf(w, "%s. %d connections, each sending %g requests/s; %d rounds of %s per server, alternated.\n\n", o.where(), o.pacedConns, o.pacedRate, o.rounds, o.duration)
 		fmt.Fprintln(w, "| server | req/s | p50 | p99 | p99.9 | max bucket | errors |")
 		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-		res, err := measure(ctx, o, world, o.pacedConns, o.pacedRate, log)
+		res, err := measure(ctx, o, o.servers, world.targets, o.pacedConns, o.pacedRate, log)
 		if err != nil {
 			return err
 		}

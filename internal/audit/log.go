@@ -229,7 +229,8 @@ func (a *Log) pass(final bool) {
 		a.encode(Entry{Time: now, Event: Dropped, Count: drops, Reason: "the audit log could not keep up"})
 	}
 	for _, e := range queue {
-		if e.PID != 0 {
+		if e.PID != 0 && e.Exe == "" {
+			// Not captured when the client connected: look it up now.
 			lookupPID(a.find, e.PID).fill(&e)
 		}
 		a.encode(e)

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/c0950fac/mfad/ipc"
-	"github.com/c0950fac/mfad/keystore"
 )
 
 // Export formats.
@@ -23,7 +22,7 @@ const (
 func newExportCmd(app *App) *cobra.Command {
 	var profile, format string
 	cmd := &cobra.Command{
-		Use:   "export [PROFILE] [--format env|export-env|json|ini]",
+		Use:   "export [PROFILE | --profile P] [--format env|export-env|json|ini]",
 		Short: "Print a profile's current session credentials, for tools that read only variables or files",
 		Long: `Print the profile's current session credentials with their expiry, for the few tools that
 read credentials only from environment variables or from a file:
@@ -49,7 +48,11 @@ The daemon must be running and the profile unlocked; mfad never waits for a code
 			default:
 				return fmt.Errorf("unknown --format %q: use env, export-env, json or ini", format)
 			}
-			name, err := app.daemonProfile(args, profile)
+			given, err := profileArg(profile, args)
+			if err != nil {
+				return err
+			}
+			_, name, err := app.configAndProfile(given)
 			if err != nil {
 				return err
 			}
@@ -101,29 +104,4 @@ func writeExport(w io.Writer, format, profile string, r ipc.CredentialsReply) er
 			profile, exp, r.AccessKeyID, r.SecretAccessKey, r.SessionToken)
 	}
 	return err
-}
-
-// daemonProfile resolves the profile a command asks the daemon about: the
-// argument or --profile, else $MFAD_PROFILE, else the configuration's only
-// profile (or default). A named profile is checked by the daemon, which
-// knows the profiles it serves.
-func (a *App) daemonProfile(args []string, flag string) (string, error) {
-	given := flag
-	if len(args) == 1 {
-		if flag != "" && flag != args[0] {
-			return "", fmt.Errorf("profile %s given twice, as %s and --profile %s: give it once", args[0], args[0], flag)
-		}
-		given = args[0]
-	}
-	if given == "" {
-		given = a.getenv("MFAD_PROFILE")
-	}
-	if given != "" {
-		return given, keystore.ValidateProfileName(given)
-	}
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return "", err
-	}
-	return a.pickProfile(cfg, "")
 }

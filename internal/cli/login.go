@@ -24,7 +24,7 @@ func newLoginCmd(app *App) *cobra.Command {
 	var stdout bool
 	var duration time.Duration
 	cmd := &cobra.Command{
-		Use:   "login [PROFILE] [--stdout] [--duration D] [--path P]",
+		Use:   "login [PROFILE | --profile P] [--stdout] [--duration D] [--path P]",
 		Short: "Open the AWS console signed in with a role profile's session",
 		Long: `Sign in to the AWS Management Console with a role profile's credentials, through AWS's
 federation endpoint (getSigninToken, then a login URL), and open it in the browser.
@@ -47,7 +47,11 @@ redirects to it. --stdout prints the URL instead.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, err := app.daemonProfile(args, profile)
+			given, err := profileArg(profile, args)
+			if err != nil {
+				return err
+			}
+			_, name, err := app.configAndProfile(given)
 			if err != nil {
 				return err
 			}

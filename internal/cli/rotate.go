@@ -11,7 +11,7 @@ import (
 func newRotateCmd(app *App) *cobra.Command {
 	var profile string
 	cmd := &cobra.Command{
-		Use:   "rotate [PROFILE]",
+		Use:   "rotate [PROFILE | --profile P]",
 		Short: "Replace a profile's long-term access key, through its MFA session",
 		Long: `Replace the profile's long-term access key with a new one. The daemon does it through the
 profile's MFA session, which IAM policies that demand MFA require for key changes:
@@ -33,7 +33,11 @@ profile unlocked. Set key_max_age to have ` + "`mfad status`" + ` say when rotat
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, err := app.daemonProfile(args, profile)
+			given, err := profileArg(profile, args)
+			if err != nil {
+				return err
+			}
+			_, name, err := app.configAndProfile(given)
 			if err != nil {
 				return err
 			}

@@ -40,13 +40,17 @@ in a temporary directory, removed when the sandbox stops; and a daemon, unlocked
 with a TOTP code (mfa_source: totp, mfa_max_age: 1h). Every mfad command run in the sandbox's
 shell (CMD, or the lines printed to paste) uses that daemon, configuration and keystore.
 
-Profiles: sandbox (the MFA session) and sandbox-admin (a role assumed from it).
+Profiles: sandbox (the MFA session) and sandbox-admin (a role assumed from it). The user is
+under the MFA policy AWS documents (long-term keys alone are denied), and the emulator also
+answers IAM's key calls and the console federation endpoint: mfad rotate sandbox, mfad login
+sandbox-admin --stdout and mfad export sandbox work in the sandbox's shell.
 
-With CMD, run it against the sandbox (AWS_ENDPOINT_URL_STS points at the emulator) and exit
-with its status. Without CMD, serve until interrupted and print the lines to paste into
-another shell.`,
+With CMD, run it against the sandbox (AWS_ENDPOINT_URL_STS and AWS_ENDPOINT_URL_IAM point at
+the emulator) and exit with its status. Without CMD, serve until interrupted and print the
+lines to paste into another shell.`,
 		Example: `  mfad sandbox -- aws sts get-caller-identity
   mfad sandbox --profile sandbox-admin -- aws sts get-caller-identity
+  mfad sandbox -- mfad rotate sandbox
   mfad sandbox`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

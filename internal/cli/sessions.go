@@ -248,7 +248,10 @@ func newStatusCmd(app *App) *cobra.Command {
 		Short: "Show each profile's session, MFA age and next refresh",
 		Long: `Show, for each profile: locked or unlocked, when the MFA code was entered and its age
 against the profile's mfa_max_age window, the session and role expiry, what clients are
-served, the next refresh, the code source, and whether a new code is needed.
+served, the next refresh, the code source, and whether a new code is needed. It warns
+when STS issues credentials shorter than the profile's lead (they are then renewed at half
+their life, at most once a minute) and when this machine's clock is a minute or more off
+STS's.
 
 --short prints one line for a shell prompt, e.g. "work:ok" or "work:code!" (a new code is
 needed) or "work:locked"; it prints nothing and exits 0 when no daemon runs.

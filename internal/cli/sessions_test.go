@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,5 +26,26 @@ func TestShortStatus(t *testing.T) {
 	})
 	if want := "a:locked b:ok c:code! d:code!"; got != want {
 		t.Fatalf("shortStatus = %q, want %q", got, want)
+	}
+}
+
+func TestStatusWarnsOfClockSkewAndShortLifetimes(t *testing.T) {
+	now := time.Now()
+	var b bytes.Buffer
+	printStatus(&b, ipc.StatusReply{ClockSkewSeconds: -45 * 60, Profiles: []ipc.ProfileStatus{
+		{Profile: "admin", KeyProfile: "work", Unlocked: true, ShortLifetimeSeconds: 120},
+		{Profile: "work", KeyProfile: "work", Unlocked: true},
+	}}, now)
+	got := b.String()
+	for _, want := range []string{
+		"warning: this machine's clock is 45m ahead of STS's",
+		"admin: STS issues credentials lasting 2m, less than the profile's lead",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("status lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "work: STS issues") {
+		t.Errorf("a short lifetime shown for work:\n%s", got)
 	}
 }

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package daemon
+
+// dropCode does nothing on this system.
+func dropCode() {}
