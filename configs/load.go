@@ -46,9 +46,14 @@ type LoadOptions struct {
 // Profiles are also imported from the AWS shared config file
 // ($AWS_CONFIG_FILE, else HomeDir/.aws/config): every [profile NAME] or
 // [default] section that sets mfa_serial or role_arn, and the source
-// profiles those name. mfad reads mfa_serial, role_arn, source_profile,
-// region, duration_seconds (as role_duration), role_session_name and
-// external_id there.
+// profiles those name. mfad reads mfa_serial, mfa_process, role_arn,
+// source_profile, region, duration_seconds (as role_duration),
+// role_session_name, external_id and source_identity there, follows
+// aws-vault's include_profile, and takes [default]'s mfa_serial for a
+// profile left with no MFA device. A profile that concerns MFA but whose
+// credentials come from somewhere mfad does not go (credential_process,
+// sso_*, a web identity, credential_source) or whose AssumeRole mfad cannot
+// reproduce (session_tags) is listed in Config.NotServed with the reason.
 //
 // Environment variables override both files:
 //

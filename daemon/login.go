@@ -47,7 +47,7 @@ func (d *Daemon) Login(ctx context.Context, in ipc.LoginRequest) (ipc.LoginReply
 	default:
 		d.mu.Lock()
 		mfa := p.key.mfa
-		valid := mfa != nil && mfa.Valid(d.clock.Now(), minServe)
+		valid := mfa != nil && mfa.Valid(d.clock.Now(), minServe) && !p.locked
 		d.mu.Unlock()
 		if !valid {
 			return ipc.LoginReply{}, lockedError(p)

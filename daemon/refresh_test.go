@@ -69,7 +69,7 @@ func TestShortRoleLifetimesRenewAtABoundedRate(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	start := e.Clock.Now()
 	var firstMinute int
 	// Ten minutes in steps of 2 seconds, with clients asking at every step.
@@ -117,7 +117,7 @@ func TestNothingFresherIsNotSuccess(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	quiet(t, p)
 	held, _ := d.Credentials(ctx, "admin")
 	// From now on STS issues role sessions ending before the held one.
@@ -161,7 +161,7 @@ func TestFetchesDuringASlowRenewalNeverWait(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	quiet(t, p)
 	tok, err := d.tokens.issue(TokenEnv, "admin", "test", e.Clock.Now())
 	if err != nil {
@@ -379,7 +379,7 @@ func TestClockAheadOfSTS(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Emu.Code(e.User, e.Emu.Now())); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	quiet(t, p)
 	if st := d.statusReply(); st.ClockSkewSeconds != -45*60 {
 		t.Fatalf("status shows a skew of %d s, want -2700", st.ClockSkewSeconds)
@@ -417,5 +417,45 @@ func TestClockAheadOfSTS(t *testing.T) {
 	}
 	if strings.Contains(log, "STS issues credentials that last less than the lead") {
 		t.Error("the skew was taken for short lifetimes")
+	}
+}
+
+// TestCredentialsShorterThanAMinuteCannotForceCalls: STS issues role
+// credentials of 30 seconds. Renewals stay a minute apart: in the gaps,
+// requests get an error at once, never an STS call of their own.
+func TestCredentialsShorterThanAMinuteCannotForceCalls(t *testing.T) {
+	e := testenv.New(t)
+	e.Emu.SetMaxLifetime("AssumeRole", 30*time.Second)
+	ctx := context.Background()
+	d := newTestDaemon(t, e)
+	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
+		t.Fatal(err)
+	}
+	p := d.t().profiles["admin"]
+	quiet(t, p)
+	start := e.Clock.Now()
+	var served, refused int
+	for e.Clock.Now().Before(start.Add(5 * time.Minute)) {
+		e.Clock.Advance(5 * time.Second)
+		for i := 0; i < 10; i++ {
+			c, err := d.Credentials(ctx, "admin")
+			if err != nil {
+				if !strings.Contains(err.Error(), "next role renewal is due") {
+					t.Fatalf("at %v: %v", e.Clock.Now().Sub(start), err)
+				}
+				refused++
+				continue
+			}
+			served++
+			checkServable(t, e, "at "+e.Clock.Now().Sub(start).String(), c.AccessKeyID, c.Expiration)
+		}
+		quiet(t, p)
+	}
+	t.Logf("5 minutes of 30-second credentials: %d AssumeRole calls, %d requests served, %d refused", e.Count("AssumeRole"), served, refused)
+	if n := e.Count("AssumeRole"); n > 6 {
+		t.Errorf("%d AssumeRole calls in 5 minutes, want one a minute at most", n)
+	}
+	if served == 0 || refused == 0 {
+		t.Errorf("%d served, %d refused: want both", served, refused)
 	}
 }

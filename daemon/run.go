@@ -62,8 +62,13 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	if err := ipc.EnsureRuntimeDir(o.RuntimeDir); err != nil {
 		return err
 	}
-	ctl, err := ipc.Listen(ipc.SocketPath(o.RuntimeDir))
+	sock, err := ipc.Listen(ipc.SocketPath(o.RuntimeDir))
 	if err != nil {
+		return err
+	}
+	ctl, err := newRelistener(sock, ipc.SocketPath(o.RuntimeDir))
+	if err != nil {
+		sock.Close()
 		return err
 	}
 	defer ctl.Close()
@@ -111,7 +116,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	// Idle keep-alive connections are bounded, and bursts release memory.
 	idle := watchIdle(srv, d.release.schedule)
 	defer idle.stop()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
 	// The control server stops only after the daemon has marked itself as
 	// stopping, so that closing connections keeps client tokens.
@@ -120,7 +125,16 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	is := &ipc.Server{Handler: d, Logger: d.log, IdleTimeout: controlIdleTimeout,
 		Reserved: controlReserved, Priority: controlPriority}
 	go func() { errc <- is.Serve(ictx, ctl) }()
-	d.log.Info("mfad daemon serving", "endpoint", d.base, "socket", ipc.SocketPath(o.RuntimeDir), "keystore", d.store.Backend(), "profiles", d.names)
+	// If the runtime directory or the socket vanish, they are recreated,
+	// or the daemon stops: it never serves unreachable by the CLI.
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	go func() {
+		if err := d.watchRuntime(wctx, o.RuntimeDir, ctl); err != nil {
+			errc <- err
+		}
+	}()
+	d.log.Info("mfad daemon serving", "endpoint", d.base, "socket", ipc.SocketPath(o.RuntimeDir), "keystore", d.store.Backend(), "profiles", d.t().names)
 	if o.Ready != nil {
 		o.Ready(d.base)
 	}

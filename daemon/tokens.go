@@ -171,6 +171,19 @@ func (r *tokenRegistry) list() []Token {
 	return out
 }
 
+// values returns the registered tokens with their values, for writing
+// their files again.
+func (r *tokenRegistry) values() []Token {
+	m := *r.m.Load()
+	out := make([]Token, 0, len(m))
+	for _, e := range m {
+		t := e.Token
+		t.Value = tokenPrefix + t.ID + "." + e.secret
+		out = append(out, t)
+	}
+	return out
+}
+
 // check returns the token entry value presents, or nil. It allocates nothing
 // and compares the secret in constant time.
 func (r *tokenRegistry) check(value string) *tokenEntry {

@@ -43,7 +43,8 @@ lines — stays as it was, byte for byte; the section header stays too.
 
 SDKs and the AWS CLI read that file before they ask mfad's endpoint, so keys left there
 shadow mfad. The move is all or nothing: when a step fails, the keystore and the file are
-left as they were. No copy of a secret is written anywhere else.
+left as they were. No copy of a secret is written anywhere else. The file is rewritten
+atomically, readable by you only (0600); when it is a symbolic link, its target is.
 
 A profile takes its MFA device (mfa_serial) from ~/.aws/config or mfad's configuration, as
 every profile does; a profile without one is imported with a warning. Temporary

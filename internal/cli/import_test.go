@@ -304,3 +304,24 @@ func TestImportPointsAtAnMFASerialLeftInTheCredentialsFile(t *testing.T) {
 		t.Fatalf("credentials file: %q", got)
 	}
 }
+
+func TestImportKeepsASymlinkedCredentialsFile(t *testing.T) {
+	w := newMovingWorld(t, "")
+	w.write("dotfiles/aws-credentials", movingCredentials)
+	link := w.path(".aws/credentials")
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(w.path("dotfiles/aws-credentials"), link); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := w.run(realImport, doctorSystem{}, "import", "personal"); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("~/.aws/credentials is no longer a link: %v %v", fi, err)
+	}
+	if got := w.read("dotfiles/aws-credentials"); strings.Contains(got, personalSecret) || !strings.Contains(got, workSecret) {
+		t.Fatalf("link target after import:\n%s", got)
+	}
+}

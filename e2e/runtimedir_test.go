@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/c0950fac/mfad/internal/testenv"
+)
+
+// TestRuntimeDirRemoved: removing the runtime directory under a running
+// daemon leaves the CLI able to reach it within 5 s; and when a second
+// daemon is started in the gap, within 5 s only one daemon runs, and the
+// CLI reaches it.
+func TestRuntimeDirRemoved(t *testing.T) {
+	w := newWorld(t)
+	w.startDaemon()
+	pid := w.daemon.Process.Pid
+	if err := os.RemoveAll(w.runDir); err != nil {
+		t.Fatal(err)
+	}
+	removed := time.Now()
+	for {
+		out, _, err := w.run(nil, "status", "--json")
+		if err == nil && strings.Contains(out, fmt.Sprintf(`"pid": %d`, pid)) {
+			break
+		}
+		if time.Since(removed) > 5*time.Second {
+			t.Fatalf("the CLI does not reach the daemon 5 s after its runtime directory was removed:\n%s", w.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("the CLI reached the daemon again %v after the removal", time.Since(removed).Round(time.Millisecond))
+
+	// A second daemon started in the gap: one of the two stops.
+	if err := os.RemoveAll(w.runDir); err != nil {
+		t.Fatal(err)
+	}
+	removed = time.Now()
+	second := exec.Command(w.bin, "daemon")
+	second.Env = w.env
+	var secondLog testenv.SafeBuffer
+	second.Stdout, second.Stderr = &secondLog, &secondLog
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	secondDone := make(chan error, 1)
+	go func() { secondDone <- second.Wait() }()
+	t.Cleanup(func() {
+		second.Process.Signal(os.Interrupt)
+		<-secondDone
+	})
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- w.daemon.Wait() }()
+	var live *exec.Cmd
+	select {
+	case <-firstDone:
+		w.daemon = nil // stopped: nothing to stop at the end
+		live = second
+		if !strings.Contains(w.logs.String(), "could not be recreated") {
+			t.Errorf("the first daemon stopped without saying why:\n%s", w.logs)
+		}
+	case <-secondDone:
+		live = w.daemon
+		if !strings.Contains(secondLog.String(), "already running") && !strings.Contains(secondLog.String(), "running") {
+			t.Errorf("the second daemon stopped without saying why:\n%s", secondLog.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("two daemons still run 5 s after the runtime directory was removed:\nfirst:\n%s\nsecond:\n%s", w.logs, secondLog.String())
+	}
+	t.Logf("one daemon stopped %v after the removal", time.Since(removed).Round(time.Millisecond))
+	testenv.WaitFor(t, "the CLI to reach the daemon that runs", func() bool {
+		out, _, err := w.run(nil, "status", "--json")
+		return err == nil && strings.Contains(out, fmt.Sprintf(`"pid": %d`, live.Process.Pid))
+	})
+}
