@@ -119,7 +119,8 @@ profiles:
 		"PATH=" + os.Getenv("PATH"),
 		"MFAD_CONFIG=" + cfgPath,
 		"MFAD_RUNTIME_DIR=" + w.runDir,
-		"MFAD_KEYRING_SERVICE=mfad-e2e-" + filepath.Base(w.home),
+		// Unique per test: tests that run in parallel share the Secret Service.
+		"MFAD_KEYRING_SERVICE=mfad-e2e-" + filepath.Base(filepath.Dir(w.home)) + "-" + filepath.Base(w.home),
 		"MFAD_FILE_PASSPHRASE=e2e passphrase",
 		"MFAD_AUDIT_LOG=" + filepath.Join(w.home, "audit.log"),
 		"AWS_CONFIG_FILE=" + filepath.Join(w.home, "aws-config"),
