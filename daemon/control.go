@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/session"
@@ -126,14 +127,19 @@ func (d *Daemon) ServeIPC(c ipc.Conn, req *ipc.Request) *ipc.Response {
 	return resp
 }
 
-// controlError is err as the control protocol reports it.
+// controlError is err as the control protocol reports it: with the
+// ipc.Code it wraps, or the code of a sentinel error of another package.
 func controlError(err error) *ipc.Error {
 	var ie *ipc.Error
 	if errors.As(err, &ie) {
 		return ie
 	}
 	code := ipc.CodeFailed
-	errors.As(err, &code)
+	switch {
+	case errors.As(err, &code):
+	case errors.Is(err, configs.ErrUnknownProfile):
+		code = ipc.CodeUnknownProfile
+	}
 	return &ipc.Error{Code: code, Message: err.Error()}
 }
 

@@ -64,6 +64,13 @@ func (d *Daemon) buildTable(cfg *configs.Config, old *table) (t *table, fresh []
 		}
 		if ps == nil {
 			ps = &profState{name: name, prof: p, key: k}
+			// A role profile locked on its own stays locked when its
+			// settings change.
+			if old != nil && p.RoleARN != "" {
+				if o := old.profiles[name]; o != nil && o.locked {
+					ps.locked = true
+				}
+			}
 		}
 		t.profiles[name] = ps
 		t.names = append(t.names, name)

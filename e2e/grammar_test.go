@@ -142,6 +142,10 @@ func TestExecStatusesAndShell(t *testing.T) {
 	if err := cmd.Run(); exitCode(err) != 4 {
 		t.Errorf("no SHELL: %v", err)
 	}
+	// A command where the profile goes: the error says how exec reads it.
+	if _, errs, err := w.run(nil, "exec", "aws", "s3", "ls"); err == nil || !strings.Contains(errs, "the first argument of mfad exec is the profile") {
+		t.Errorf("exec aws s3 ls: %v %q", err, errs)
+	}
 	// aws-vault's form: the profile, then the command, no --.
 	if out := w.must(nil, "exec", "work", "sh", "-c", "echo ok"); strings.TrimSpace(out) != "ok" {
 		t.Errorf("exec work sh -c: %q", out)

@@ -54,6 +54,7 @@ func TestDoctorFindsWhatShadowsMFAD(t *testing.T) {
 	w := newMovingWorld(t, doctorAWSConfig)
 	w.env["AWS_PROFILE"] = "work"
 	w.env["AWS_ACCESS_KEY_ID"] = "AKIAENVENVENVENVENVE"
+	w.env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = "/v2/credentials/task"
 	rep, err := doctorJSON(t, w)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 1 || rep.OK {
@@ -62,7 +63,7 @@ func TestDoctorFindsWhatShadowsMFAD(t *testing.T) {
 	if f := findings(rep, "shared-credentials", doctorFix); len(f) != 1 || f[0].Profile != "work" || f[0].Fix != "mfad import work" {
 		t.Errorf("shared-credentials findings: %+v", f)
 	}
-	if f := findings(rep, "environment", doctorFix); len(f) != 1 || !strings.Contains(f[0].Message, "AWS_ACCESS_KEY_ID") {
+	if f := findings(rep, "environment", doctorFix); len(f) != 2 || !strings.Contains(f[0].Message, "AWS_ACCESS_KEY_ID") || !strings.Contains(f[1].Message, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
 		t.Errorf("environment findings: %+v", f)
 	}
 	if f := findings(rep, "aws-profile", doctorFix); len(f) != 1 || f[0].Profile != "work" || !strings.Contains(f[0].Fix, "mfad import work") {

@@ -366,6 +366,10 @@ starting CMD. A daemon waiting for its keystore passphrase gets it first, as wit
 			}
 			if err != nil {
 				c.Close()
+				if given != "" && profile == "" && errors.Is(err, ipc.CodeUnknownProfile) {
+					// `mfad exec aws s3 ls`: the first argument is the profile.
+					return fmt.Errorf("%w; the first argument of mfad exec is the profile: mfad exec PROFILE -- CMD, or mfad exec -- CMD for the default profile", err)
+				}
 				return err
 			}
 			// The connection stays open while CMD runs: when it closes, the
