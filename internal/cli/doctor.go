@@ -284,6 +284,9 @@ func (a *App) doctorSharedCredentials(_ context.Context, env doctorEnv) []doctor
 			f := doctorFinding{Check: "shared-credentials", Status: doctorFix, Profile: s.Header,
 				Message: fmt.Sprintf("%s holds a key for [%s] (line %d); SDKs and the AWS CLI read it before mfad's endpoint, and %s", env.credsPath, s.Header, s.Line, why),
 				Fix:     fmt.Sprintf("mfad import %s", s.Header)}
+			if _, served := env.cfg.Profiles[s.Header]; !served {
+				f.Fix = fmt.Sprintf("mfad import %s (then give it an mfa_serial in %s), or delete the key lines of [%s] from %s", s.Header, awsConfigName(env), s.Header, env.credsPath)
+			}
 			if s.HasSessionToken() {
 				f.Fix = fmt.Sprintf("delete the aws_access_key_id, aws_secret_access_key and aws_session_token lines of [%s] in %s (they are temporary credentials)", s.Header, env.credsPath)
 			}
@@ -310,6 +313,14 @@ func (a *App) doctorSharedCredentials(_ context.Context, env doctorEnv) []doctor
 		return []doctorFinding{{Check: "shared-credentials", Status: doctorOK, Message: fmt.Sprintf("no key in %s or the AWS config file hides mfad's endpoint", where)}}
 	}
 	return out
+}
+
+// awsConfigName names the AWS config file for messages.
+func awsConfigName(env doctorEnv) string {
+	if env.awsPath != "" {
+		return env.awsPath
+	}
+	return "~/.aws/config"
 }
 
 // awsSectionProfile is the profile an AWS config section header names.

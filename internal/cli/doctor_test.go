@@ -185,3 +185,13 @@ func TestDoctorReadsTheDaemonsClockSkewAndState(t *testing.T) {
 		t.Fatalf("daemon state findings: %+v", got)
 	}
 }
+
+func TestDoctorFlagsKeysInDefault(t *testing.T) {
+	w := newMovingWorld(t, "[profile work]\nmfa_serial = arn:aws:iam::111122223333:mfa/alice\n")
+	w.write(".aws/credentials", "[default]\naws_access_key_id = "+personalKeyID+"\naws_secret_access_key = "+personalSecret+"\n")
+	rep, _ := doctorJSON(t, w)
+	f := findings(rep, "shared-credentials", doctorFix)
+	if len(f) != 1 || f[0].Profile != "default" || !strings.Contains(f[0].Message, "SDKs use [default] when no profile is named") || !strings.HasPrefix(f[0].Fix, "mfad import default (then give it an mfa_serial") {
+		t.Fatalf("shared-credentials findings: %+v", f)
+	}
+}
