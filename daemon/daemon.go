@@ -83,12 +83,14 @@ type Daemon struct {
 
 	// mu guards the session state in keys and profiles (not snapshots, which
 	// are atomic).
-	mu     sync.Mutex
-	sf     singleflight.Group
-	tokens *tokenRegistry
-	audit  *audit.Log
-	bad    *badTokens
-	closed bool
+	mu sync.Mutex
+	// reloadMu makes reloads take turns (Reload).
+	reloadMu sync.Mutex
+	sf       singleflight.Group
+	tokens   *tokenRegistry
+	audit    *audit.Log
+	bad      *badTokens
+	closed   bool
 	// stopping is set while the daemon shuts down: client tokens are kept.
 	stopping atomic.Bool
 	// orphans are restored exec tokens waiting to be adopted (id → timer).
