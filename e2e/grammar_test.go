@@ -314,3 +314,21 @@ func TestEnvTokenEndsWithItsShell(t *testing.T) {
 		t.Fatalf("revoke with nothing: %v %q", err, errs)
 	}
 }
+
+// In the shell of `mfad sandbox -- CMD`, lock --all is not a dead end
+// either: unlock takes the code from the sandbox's TOTP source.
+func TestSandboxCommandRecoversFromLockAll(t *testing.T) {
+	bin := mfadBinary(t)
+	cmd := exec.Command(bin, "sandbox", "--", "sh", "-c",
+		`set -e; "$MFAD" lock --all; "$MFAD" status --short; "$MFAD" unlock </dev/null; "$MFAD" credential-process sandbox-admin; "$MFAD" env --format json`)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "MFAD="+bin, "MFAD_CONFIG=", "MFAD_PROFILE=", "MFAD_RUNTIME_DIR=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"sandbox:locked sandbox-admin:locked", "Unlocked sandbox", `"Version":1`, "/v1/credentials/sandbox"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
