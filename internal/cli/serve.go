@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,7 +71,7 @@ SIGINT or SIGTERM; sessions stay cached in the keystore for the next start.`,
 			if err != nil {
 				return err
 			}
-			return d.Run(ctx, daemon.RunOptions{RuntimeDir: dir, Listen: cfg.Listen})
+			return d.Run(ctx, daemon.RunOptions{RuntimeDir: dir, Listen: cfg.Listen, InstanceLock: instanceLock(app, dir)})
 		},
 	}
 }
@@ -141,6 +143,21 @@ func auditPath(app *App) string {
 		base = filepath.Join(homeDir(app), ".local", "state")
 	}
 	return filepath.Join(base, "mfad", "audit.log")
+}
+
+// instanceLock is the lock file a daemon serving runtime directory dir
+// holds, outside it: $XDG_STATE_HOME/mfad/daemon-HASH.lock
+// (~/.local/state/mfad), HASH naming the directory.
+func instanceLock(app *App, dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	base := app.getenv("XDG_STATE_HOME")
+	if base == "" || !filepath.IsAbs(base) {
+		base = filepath.Join(homeDir(app), ".local", "state")
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return filepath.Join(base, "mfad", "daemon-"+hex.EncodeToString(sum[:8])+".lock")
 }
 
 // shadowing lists variables that would take precedence over the container
