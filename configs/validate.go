@@ -238,6 +238,9 @@ func (l *loader) validateDurations(n string, p *Profile) {
 	if !maxAgeOK {
 		bad(n, keyMFAMaxAge, p.MFAMaxAge, "is out of range: use 0 (no aws:MultiFactorAuthAge condition) or the condition's window, at least 1m")
 	}
+	if p.KeyMaxAge != 0 && p.KeyMaxAge < time.Hour {
+		bad(n, keyKeyMaxAge, p.KeyMaxAge, "is out of range: use 0 (never report) or the age past which the key is due for rotation, at least 1h (e.g. 2160h for 90 days)")
+	}
 	if p.MFAProcessTimeout < time.Second || p.MFAProcessTimeout > 10*time.Minute {
 		bad(n, keyMFAProcessTimeout, p.MFAProcessTimeout, "is out of range: use 1s to 10m")
 	}

@@ -73,12 +73,12 @@ func newBenchWorld(tb testing.TB, audit io.Writer) *benchWorld {
 	if _, err := d.Unlock(ctx, "work", emu.Code(user, time.Now())); err != nil {
 		tb.Fatal(err)
 	}
-	testenv.WaitFor(tb, "the admin role session", func() bool { return d.profiles["admin"].served.Load() != nil })
+	testenv.WaitFor(tb, "the admin role session", func() bool { return d.t().profiles["admin"].served.Load() != nil })
 	tok, err := d.tokens.issue(TokenEnv, "work", "bench", time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &benchWorld{d: d, tok: tok, body: d.profiles["work"].served.Load().body}
+	return &benchWorld{d: d, tok: tok, body: d.t().profiles["work"].served.Load().body}
 }
 
 // stubWriter is a reusable ResponseWriter that keeps nothing.
@@ -359,7 +359,7 @@ func TestConcurrentHTTPFetchesShareOneRenewal(t *testing.T) {
 	// Jump only once the daemon is quiet: a request signed before the jump
 	// and checked after it would fail on its signature time.
 	testenv.WaitFor(t, "a quiet daemon", func() bool {
-		p := d.profiles["admin"]
+		p := d.t().profiles["admin"]
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		return p.role != nil && !p.kicked.Load()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/internal/audit"
 	"github.com/c0950fac/mfad/ipc"
 	"github.com/c0950fac/mfad/session"
@@ -19,15 +20,16 @@ type ProfileStatus = ipc.ProfileStatus
 
 // Status reports the state of the named profiles (all when none is named).
 func (d *Daemon) Status(names ...string) []ProfileStatus {
-	if len(names) == 0 {
-		names = d.names
-	}
 	now := d.clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	t := d.t()
+	if len(names) == 0 {
+		names = t.names
+	}
 	out := make([]ProfileStatus, 0, len(names))
 	for _, n := range names {
-		p, ok := d.profiles[n]
+		p, ok := t.profiles[n]
 		if !ok {
 			continue
 		}
@@ -37,7 +39,7 @@ func (d *Daemon) Status(names ...string) []ProfileStatus {
 		if d.base != "" {
 			st.URL = d.base + CredentialsPath + n
 		}
-		if max, ok := d.suggested[k.name]; ok && k.prof.MFAMaxAge == 0 {
+		if max, ok := t.suggested[k.name]; ok && k.prof.MFAMaxAge == 0 {
 			st.SuggestedMFAMaxAgeSeconds = int64(max / time.Second)
 		}
 		if m := k.mfa; m != nil && m.Valid(now, 0) {
@@ -91,7 +93,7 @@ func (d *Daemon) statusReply(names ...string) ipc.StatusReply {
 	d.mu.Lock()
 	base := d.base
 	d.mu.Unlock()
-	r := ipc.StatusReply{Endpoint: base, PID: os.Getpid(), Keystore: d.store.Backend(), Profiles: d.Status(names...)}
+	r := ipc.StatusReply{Endpoint: base, PID: os.Getpid(), Keystore: d.store.Backend(), Profiles: d.Status(names...), ConfigError: d.ConfigError()}
 	if file := d.keystoreWaiting(); file != "" {
 		r.KeystoreLocked, r.KeystoreFile = true, file
 	}
@@ -125,14 +127,19 @@ func (d *Daemon) ServeIPC(c ipc.Conn, req *ipc.Request) *ipc.Response {
 	return resp
 }
 
-// controlError is err as the control protocol reports it.
+// controlError is err as the control protocol reports it: with the
+// ipc.Code it wraps, or the code of a sentinel error of another package.
 func controlError(err error) *ipc.Error {
 	var ie *ipc.Error
 	if errors.As(err, &ie) {
 		return ie
 	}
 	code := ipc.CodeFailed
-	errors.As(err, &code)
+	switch {
+	case errors.As(err, &code):
+	case errors.Is(err, configs.ErrUnknownProfile):
+		code = ipc.CodeUnknownProfile
+	}
 	return &ipc.Error{Code: code, Message: err.Error()}
 }
 
@@ -213,12 +220,20 @@ func (c *control) Passphrase(ctx context.Context, in ipc.PassphraseRequest) (ipc
 
 // Rotate implements ipc.Control.
 func (c *control) Rotate(ctx context.Context, in ipc.RotateRequest) (ipc.RotateReply, error) {
-	return c.d.RotateKey(ctx, in.Profile)
+	r, err := c.d.RotateKey(ctx, in.Profile)
+	if err == nil {
+		c.d.audit.Record(peerEntry(audit.Entry{Event: audit.KeyRotated, Via: audit.ViaControl, Profile: r.KeyProfile}, c.conn.Peer()))
+	}
+	return r, err
 }
 
 // Login implements ipc.Control.
 func (c *control) Login(ctx context.Context, in ipc.LoginRequest) (ipc.LoginReply, error) {
-	return c.d.Login(ctx, in)
+	r, err := c.d.Login(ctx, in)
+	if err == nil {
+		c.d.audit.Record(peerEntry(audit.Entry{Event: audit.ConsoleSignin, Via: audit.ViaControl, Profile: in.Profile}, c.conn.Peer()))
+	}
+	return r, err
 }
 
 // Unlock implements ipc.Control.
@@ -384,7 +399,7 @@ func (d *Daemon) adopt(c ipc.Conn, in ipc.AdoptRequest) (ipc.EnvReply, error) {
 		tm.(interface{ Stop() bool }).Stop()
 	}
 	d.revokeOnClose(c, e.ID)
-	p := d.profiles[e.Profile]
+	p := d.t().profiles[e.Profile]
 	d.log.Info("exec token adopted after a restart", "token", e.ID, "pid", c.Peer().PID)
 	return ipc.EnvReply{URL: d.base + CredentialsPath + e.Profile, Token: e.Value, TokenFile: e.File, TokenID: e.ID, Region: p.prof.Region}, nil
 }

@@ -57,8 +57,11 @@ func TestControlOverSocket(t *testing.T) {
 	if st.Endpoint != w.base || len(st.Profiles) != 2 || !st.Profiles[0].Unlocked {
 		t.Fatalf("status = %+v, want both profiles unlocked at %s", st, w.base)
 	}
-	if _, err := c.Status(ctx, ipc.StatusRequest{Profile: "nope"}); !errors.Is(err, ipc.CodeFailed) {
-		t.Errorf("status of an unknown profile: %v, want code %q", err, ipc.CodeFailed)
+	if _, err := c.Status(ctx, ipc.StatusRequest{Profile: "nope"}); !errors.Is(err, ipc.CodeUnknownProfile) {
+		t.Errorf("status of an unknown profile: %v, want code %q", err, ipc.CodeUnknownProfile)
+	}
+	if _, err := c.Unlock(ctx, ipc.UnlockRequest{Profile: "admin", Code: "12"}); !errors.Is(err, ipc.CodeFailed) {
+		t.Errorf("unlock with a malformed code: %v, want code %q", err, ipc.CodeFailed)
 	}
 
 	env, err := c.Env(ctx, ipc.EnvRequest{Profile: "work", Label: "control test"})

@@ -67,7 +67,9 @@ type Options struct {
 
 // Daemon holds sessions and serves credentials. Create it with New.
 type Daemon struct {
-	cfg    *configs.Config
+	// tab is the configuration and the state of its profiles; Reload
+	// replaces it whole, so readers load it once per use.
+	tab    atomic.Pointer[table]
 	store  keystore.Store
 	broker *session.Broker
 	clock  clock.Clock
@@ -81,15 +83,12 @@ type Daemon struct {
 
 	// mu guards the session state in keys and profiles (not snapshots, which
 	// are atomic).
-	mu       sync.Mutex
-	keys     map[string]*keyState
-	profiles map[string]*profState
-	names    []string
-	sf       singleflight.Group
-	tokens   *tokenRegistry
-	audit    *audit.Log
-	bad      *badTokens
-	closed   bool
+	mu     sync.Mutex
+	sf     singleflight.Group
+	tokens *tokenRegistry
+	audit  *audit.Log
+	bad    *badTokens
+	closed bool
 	// stopping is set while the daemon shuts down: client tokens are kept.
 	stopping atomic.Bool
 	// orphans are restored exec tokens waiting to be adopted (id → timer).
@@ -97,8 +96,10 @@ type Daemon struct {
 	// base is the endpoint's URL once it listens; runDir the runtime directory.
 	base   string
 	runDir string
-	// suggested holds mfa_max_age values found in key profiles' policy files.
-	suggested map[string]time.Duration
+	// suggest finds mfa_max_age values in key profiles' policy files.
+	suggest func(p *configs.Profile) (time.Duration, bool)
+	// cfgErr is why the last configuration change was refused ("" = none).
+	cfgErr string
 	// release returns freed memory to the system after credentials change.
 	release memoryRelease
 	// routes answer the control socket (see controlRoutes).
@@ -117,9 +118,9 @@ func New(o Options) (*Daemon, error) {
 	if o.Config == nil || o.Store == nil || o.Broker == nil {
 		return nil, errors.New("daemon: Config, Store and Broker are required")
 	}
-	d := &Daemon{cfg: o.Config, store: o.Store, broker: o.Broker, clock: o.Clock, log: o.Logger,
+	d := &Daemon{store: o.Store, suggest: o.SuggestMaxAge, broker: o.Broker, clock: o.Clock, log: o.Logger,
 		source: o.CodeSource, guard: o.Guard, desktop: o.Desktop, iamEndpoint: o.IAMEndpoint, signinEndpoint: o.SigninEndpoint,
-		keys: map[string]*keyState{}, profiles: map[string]*profState{}}
+	}
 	if d.clock == nil {
 		d.clock = clock.System{}
 	}
@@ -133,35 +134,12 @@ func New(o Options) (*Daemon, error) {
 	d.routes = controlRoutes()
 	d.audit = audit.New(o.Audit, d.clock, d.log)
 	d.bad = newBadTokens()
-	d.suggested = map[string]time.Duration{}
 	d.bg, d.cancel = context.WithCancel(context.Background())
-	for _, name := range o.Config.ProfileNames() {
-		p := o.Config.Profiles[name]
-		kp := p.KeyProfile()
-		k := d.keys[kp]
-		if k == nil {
-			src, ok := o.Config.Profiles[kp]
-			if !ok {
-				return nil, fmt.Errorf("profile %s uses source_profile %s, which is not configured", name, kp)
-			}
-			k = &keyState{name: kp, prof: src, held: true}
-			d.keys[kp] = k
-		}
-		ps := &profState{name: name, prof: p, key: k}
-		k.dependents = append(k.dependents, ps)
-		d.profiles[name] = ps
-		d.names = append(d.names, name)
+	tab, _, err := d.buildTable(o.Config, nil)
+	if err != nil {
+		return nil, err
 	}
-	if o.SuggestMaxAge != nil {
-		for name, k := range d.keys {
-			if k.prof.MFAMaxAge == 0 {
-				if w, ok := o.SuggestMaxAge(k.prof); ok {
-					d.suggested[name] = w
-				}
-			}
-		}
-	}
-	sort.Strings(d.names)
+	d.tab.Store(tab)
 	return d, nil
 }
 
@@ -170,7 +148,7 @@ func New(o Options) (*Daemon, error) {
 func (d *Daemon) Close() {
 	d.mu.Lock()
 	d.closed = true
-	for _, k := range d.keys {
+	for _, k := range d.t().keys {
 		if k.timer != nil {
 			k.timer.Stop()
 			k.timer = nil
@@ -189,62 +167,57 @@ func (d *Daemon) Restore(ctx context.Context) error {
 	d.mu.Lock()
 	ks := d.sortedKeys()
 	d.mu.Unlock()
-	for _, k := range ks {
-		if key, err := keystore.GetAccessKey(ctx, d.store, k.name); err == nil {
-			d.noteKey(k, key)
-		}
+	return d.restoreKeys(ctx, ks)
+}
+
+// restoreKeyLocked loads k's cached MFA session and its role profiles'
+// role sessions from the keystore. d.mu is held.
+func (d *Daemon) restoreKeyLocked(ctx context.Context, k *keyState, now time.Time) error {
+	s, err := session.Load(ctx, d.store, k.name, now)
+	if err != nil {
+		return err
 	}
-	now := d.clock.Now()
 	var errs []error
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, k := range d.sortedKeys() {
-		s, err := session.Load(ctx, d.store, k.name, now)
+	if s != nil && s.Kind == session.KindMFA {
+		k.mfa = s
+		k.held = false
+		k.shortLife = d.noteLifetime(k.name, "mfa_lead", s.Lifetime(), mfaLead(k.prof), k.shortLife)
+		d.log.Info("restored MFA session", "profile", k.name, "session", s)
+	}
+	for _, p := range k.dependents {
+		if !p.isRole() {
+			continue
+		}
+		if _, err := d.store.Get(ctx, p.name, keystore.LockedItem); err == nil {
+			p.locked = true
+			d.log.Info("role profile locked on its own: not assumed until `mfad unlock`", "profile", p.name)
+			continue
+		} else if !errors.Is(err, keystore.ErrNotFound) {
+			errs = append(errs, err)
+		}
+		if k.mfa == nil {
+			continue
+		}
+		rs, err := session.LoadRole(ctx, d.store, p.name, now)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if s != nil && s.Kind == session.KindMFA {
-			k.mfa = s
-			k.held = false
-			k.shortLife = d.noteLifetime(k.name, "mfa_lead", s.Lifetime(), mfaLead(k.prof), k.shortLife)
-			d.log.Info("restored MFA session", "profile", k.name, "session", s)
+		// A role session made from an older MFA session carries an older
+		// MFA age: only keep one made from the current MFA session.
+		if rs != nil && rs.RoleARN == p.prof.RoleARN && rs.MFAAt.Equal(k.mfa.MFAAt) {
+			d.setRoleLocked(p, rs)
+			d.log.Info("restored role session", "profile", p.name, "session", rs)
 		}
-		for _, p := range k.dependents {
-			if !p.isRole() {
-				continue
-			}
-			if _, err := d.store.Get(ctx, p.name, keystore.LockedItem); err == nil {
-				p.locked = true
-				d.log.Info("role profile locked on its own: not assumed until `mfad unlock`", "profile", p.name)
-				continue
-			} else if !errors.Is(err, keystore.ErrNotFound) {
-				errs = append(errs, err)
-			}
-			if k.mfa == nil {
-				continue
-			}
-			rs, err := session.LoadRole(ctx, d.store, p.name, now)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			// A role session made from an older MFA session carries an older
-			// MFA age: only keep one made from the current MFA session.
-			if rs != nil && rs.RoleARN == p.prof.RoleARN && rs.MFAAt.Equal(k.mfa.MFAAt) {
-				d.setRoleLocked(p, rs)
-				d.log.Info("restored role session", "profile", p.name, "session", rs)
-			}
-		}
-		d.rebuildLocked(k, now)
-		d.scheduleLocked(k, now)
 	}
+	d.rebuildLocked(k, now)
+	d.scheduleLocked(k, now)
 	return errors.Join(errs...)
 }
 
 func (d *Daemon) sortedKeys() []*keyState {
-	ks := make([]*keyState, 0, len(d.keys))
-	for _, k := range d.keys {
+	ks := make([]*keyState, 0, len(d.t().keys))
+	for _, k := range d.t().keys {
 		ks = append(ks, k)
 	}
 	sort.Slice(ks, func(i, j int) bool { return ks[i].name < ks[j].name })
@@ -253,12 +226,16 @@ func (d *Daemon) sortedKeys() []*keyState {
 
 // profile returns the state of a configured profile.
 func (d *Daemon) profile(name string) (*profState, error) {
-	p, ok := d.profiles[name]
+	t := d.t()
+	p, ok := t.profiles[name]
 	if !ok {
-		if _, err := d.cfg.Profile(name); err != nil {
+		if _, err := t.cfg.Profile(name); err != nil {
+			if e := d.ConfigError(); e != "" {
+				return nil, fmt.Errorf("%w (the daemon refused the last configuration change: %s)", err, e)
+			}
 			return nil, err
 		}
-		return nil, fmt.Errorf("profile %s is not served by this daemon: restart it after changing the configuration", name)
+		return nil, fmt.Errorf("profile %s is configured but not served by this daemon: `mfad list` says why", name)
 	}
 	return p, nil
 }
@@ -273,6 +250,13 @@ func lockedError(p *profState) error {
 		return fmt.Errorf("profile %s is %w: run `mfad unlock %s`", p.name, ErrLocked, p.name)
 	}
 	return fmt.Errorf("profile %s is %w: run `mfad unlock %s`", p.name, ErrLocked, p.key.name)
+}
+
+// lockedErr is lockedError with d.mu taken (p.locked is guarded by it).
+func (d *Daemon) lockedErr(p *profState) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return lockedError(p)
 }
 
 // Unlock exchanges code for an MFA session of name's key profile, then
@@ -676,7 +660,7 @@ func (d *Daemon) serve(ctx context.Context, p *profState) (*snapshot, error) {
 		// A source that needs no typing starts now; this request is
 		// answered at once, and later ones are served once it is done.
 		d.askOnDemand(p.key)
-		return nil, lockedError(p)
+		return nil, d.lockedErr(p)
 	}
 	// A role profile whose role session has expired (a laptop that slept,
 	// say) while its MFA session is still valid: renew it now; this needs
@@ -686,7 +670,7 @@ func (d *Daemon) serve(ctx context.Context, p *profState) (*snapshot, error) {
 		return nil, err
 	}
 	if snap == nil {
-		return nil, lockedError(p)
+		return nil, d.lockedErr(p)
 	}
 	return snap, nil
 }

@@ -39,7 +39,7 @@ func (d *Daemon) lockFor(ctx context.Context, why string) {
 // for it. The watcher stops when the daemon closes.
 func (d *Daemon) startDesktop() {
 	o := d.desktop
-	sleep, screen := d.cfg.LockOnSleep, d.cfg.LockOnScreenLock
+	sleep, screen := d.t().cfg.LockOnSleep, d.t().cfg.LockOnScreenLock
 	if !sleep && !screen {
 		return
 	}

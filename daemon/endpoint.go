@@ -82,7 +82,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, http.StatusForbidden, "Forbidden", "request refused: browser requests are not served", "", tok.ID, "wrong_host_or_browser")
 		return
 	}
-	p := e.d.profiles[name]
+	p := e.d.t().profiles[name]
 	if !isCreds || p == nil {
 		e.fail(w, r, http.StatusNotFound, "NotFound", "no such profile: the endpoint serves "+CredentialsPath+"PROFILE for the profiles in the mfad configuration", "", tok.ID, "no_such_profile")
 		return

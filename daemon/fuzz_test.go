@@ -63,7 +63,7 @@ func FuzzEndpoint(f *testing.F) {
 	d.tokens.revoke(revoked.ID)
 	creds := map[string][]byte{}
 	for _, p := range []string{"work", "admin"} {
-		snap := d.profiles[p].served.Load()
+		snap := d.t().profiles[p].served.Load()
 		if snap == nil {
 			f.Fatalf("profile %s is not served", p)
 		}
@@ -71,7 +71,7 @@ func FuzzEndpoint(f *testing.F) {
 	}
 	var secrets []string
 	for _, p := range []string{"work", "admin"} {
-		c := d.profiles[p].served.Load().creds
+		c := d.t().profiles[p].served.Load().creds
 		secrets = append(secrets, c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
 	}
 	h := d.NewEndpoint(fuzzHost)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/daemon"
 	"github.com/c0950fac/mfad/internal/testenv"
 	"github.com/c0950fac/mfad/keystore"
@@ -114,5 +115,32 @@ func TestLockRoleProfileOnly(t *testing.T) {
 	}
 	if _, err := d.Unlock(ctx, "admin", ""); err == nil {
 		t.Fatal("a role unlocked with no code while its MFA session is locked")
+	}
+}
+
+// A role profile locked on its own stays locked when a configuration
+// reload changes its settings.
+func TestLockedRoleSurvivesReload(t *testing.T) {
+	e := testenv.New(t)
+	ctx := context.Background()
+	d := newDaemon(t, e, nil)
+	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Lock(ctx, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	assumes := e.Count("AssumeRole")
+	cfg := cloneConfig(e.Config)
+	cfg.Profiles["admin"].RoleSessionName = "renamed"
+	if err := d.Reload(ctx, func() (*configs.Config, error) { return cfg, nil }); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Minute)
+	if _, err := d.Credentials(ctx, "admin"); !errors.Is(err, daemon.ErrLocked) {
+		t.Fatalf("admin after a reload: %v", err)
+	}
+	if n := e.Count("AssumeRole") - assumes; n != 0 {
+		t.Fatalf("a locked role was assumed %d times after a reload", n)
 	}
 }

@@ -69,7 +69,7 @@ func TestShortRoleLifetimesRenewAtABoundedRate(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	start := e.Clock.Now()
 	var firstMinute int
 	// Ten minutes in steps of 2 seconds, with clients asking at every step.
@@ -117,7 +117,7 @@ func TestNothingFresherIsNotSuccess(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	quiet(t, p)
 	held, _ := d.Credentials(ctx, "admin")
 	// From now on STS issues role sessions ending before the held one.
@@ -161,7 +161,7 @@ func TestFetchesDuringASlowRenewalNeverWait(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	quiet(t, p)
 	tok, err := d.tokens.issue(TokenEnv, "admin", "test", e.Clock.Now())
 	if err != nil {
@@ -379,7 +379,7 @@ func TestClockAheadOfSTS(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Emu.Code(e.User, e.Emu.Now())); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	quiet(t, p)
 	if st := d.statusReply(); st.ClockSkewSeconds != -45*60 {
 		t.Fatalf("status shows a skew of %d s, want -2700", st.ClockSkewSeconds)
@@ -431,7 +431,7 @@ func TestCredentialsShorterThanAMinuteCannotForceCalls(t *testing.T) {
 	if _, err := d.Unlock(ctx, "admin", e.Code()); err != nil {
 		t.Fatal(err)
 	}
-	p := d.profiles["admin"]
+	p := d.t().profiles["admin"]
 	quiet(t, p)
 	start := e.Clock.Now()
 	var served, refused int

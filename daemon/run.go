@@ -176,7 +176,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 			errc <- err
 		}
 	}()
-	d.log.Info("mfad daemon serving", "endpoint", d.base, "socket", ipc.SocketPath(o.RuntimeDir), "keystore", d.store.Backend(), "profiles", d.names)
+	d.log.Info("mfad daemon serving", "endpoint", d.base, "socket", ipc.SocketPath(o.RuntimeDir), "keystore", d.store.Backend(), "profiles", d.t().names)
 	if o.Ready != nil {
 		o.Ready(d.base)
 	}

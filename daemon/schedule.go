@@ -214,11 +214,14 @@ func (d *Daemon) tryCode(ctx context.Context, k *keyState, reason string, gen ui
 		return err
 	}
 	d.mu.Lock()
-	locked := k.lockGen != gen
+	var locked error
+	if k.lockGen != gen {
+		locked = lockedError(k.dependents[0])
+	}
 	d.mu.Unlock()
-	if locked {
+	if locked != nil {
 		d.log.Info("a code arrived after the profile was locked: not unlocking it", "profile", k.name)
-		return lockedError(k.dependents[0])
+		return locked
 	}
 	return d.unlockKey(ctx, k, code, &gen)
 }

@@ -118,7 +118,7 @@ func (d *Daemon) restoreTokens(sameAddress bool) {
 			err = json.Unmarshal(b, &m)
 		}
 		value, verr := os.ReadFile(file)
-		_, known := d.profiles[m.Profile]
+		_, known := d.t().profiles[m.Profile]
 		if err != nil || verr != nil || m.ID != filepath.Base(file) || !known ||
 			(m.Kind != TokenEnv && m.Kind != TokenExec) ||
 			!d.tokens.restore(Token{ID: m.ID, Kind: m.Kind, Profile: m.Profile, Label: m.Label, Created: m.Created, PID: m.PID, WatchPID: m.WatchPID, File: file}, string(value)) {

@@ -119,7 +119,9 @@ profiles:
 		"PATH=" + os.Getenv("PATH"),
 		"MFAD_CONFIG=" + cfgPath,
 		"MFAD_RUNTIME_DIR=" + w.runDir,
-		"MFAD_KEYRING_SERVICE=mfad-e2e-" + filepath.Base(w.home),
+		// t.TempDir's own name (001) repeats across tests: its parent's,
+		// which names the test, tells parallel tests' keyrings apart.
+		"MFAD_KEYRING_SERVICE=mfad-e2e-" + filepath.Base(filepath.Dir(w.home)) + "-" + filepath.Base(w.home),
 		"MFAD_FILE_PASSPHRASE=e2e passphrase",
 		"MFAD_AUDIT_LOG=" + filepath.Join(w.home, "audit.log"),
 		"AWS_CONFIG_FILE=" + filepath.Join(w.home, "aws-config"),

@@ -142,6 +142,10 @@ func TestExecStatusesAndShell(t *testing.T) {
 	if err := cmd.Run(); exitCode(err) != 4 {
 		t.Errorf("no SHELL: %v", err)
 	}
+	// A command where the profile goes: the error says how exec reads it.
+	if _, errs, err := w.run(nil, "exec", "aws", "s3", "ls"); err == nil || !strings.Contains(errs, "the first argument of mfad exec is the profile") {
+		t.Errorf("exec aws s3 ls: %v %q", err, errs)
+	}
 	// aws-vault's form: the profile, then the command, no --.
 	if out := w.must(nil, "exec", "work", "sh", "-c", "echo ok"); strings.TrimSpace(out) != "ok" {
 		t.Errorf("exec work sh -c: %q", out)
@@ -308,5 +312,23 @@ func TestEnvTokenEndsWithItsShell(t *testing.T) {
 	}
 	if _, errs, err := w.run(nil, "tokens", "revoke"); err == nil || !strings.Contains(errs, "--stale") {
 		t.Fatalf("revoke with nothing: %v %q", err, errs)
+	}
+}
+
+// In the shell of `mfad sandbox -- CMD`, lock --all is not a dead end
+// either: unlock takes the code from the sandbox's TOTP source.
+func TestSandboxCommandRecoversFromLockAll(t *testing.T) {
+	bin := mfadBinary(t)
+	cmd := exec.Command(bin, "sandbox", "--", "sh", "-c",
+		`set -e; "$MFAD" lock --all; "$MFAD" status --short; "$MFAD" unlock </dev/null; "$MFAD" credential-process sandbox-admin; "$MFAD" env --format json`)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "MFAD="+bin, "MFAD_CONFIG=", "MFAD_PROFILE=", "MFAD_RUNTIME_DIR=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"sandbox:locked sandbox-admin:locked", "Unlocked sandbox", `"Version":1`, "/v1/credentials/sandbox"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

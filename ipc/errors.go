@@ -46,6 +46,8 @@ const (
 	// CodeLocked: the profile has no valid MFA session; the message names
 	// the command that unlocks it.
 	CodeLocked Code = "locked"
+	// CodeUnknownProfile: the daemon's configuration has no such profile.
+	CodeUnknownProfile Code = "unknown_profile"
 	// CodeBadRequest: the request body does not fit the operation.
 	CodeBadRequest Code = "bad_request"
 	// CodeUnknownOp: the daemon does not know the operation (it is older

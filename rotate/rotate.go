@@ -303,7 +303,7 @@ func explain(err error) error {
 	}
 	switch ae.ErrorCode() {
 	case "AccessDenied":
-		return fmt.Errorf("%w: the IAM user may not manage its own access keys (iam:ListAccessKeys, iam:CreateAccessKey, iam:DeleteAccessKey on its own user)", err)
+		return fmt.Errorf("%w: the IAM user may not manage its own access keys (iam:ListAccessKeys, iam:CreateAccessKey, iam:DeleteAccessKey on its own user), or the MFA session is older than a policy allows (aws:MultiFactorAuthAge): run `mfad unlock` with a fresh code and try again", err)
 	case "ExpiredToken":
 		return fmt.Errorf("%w: the MFA session expired: run `mfad unlock`", err)
 	}

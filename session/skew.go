@@ -32,6 +32,8 @@ type skewMeter struct {
 	offset time.Duration // STS − local, 0 when within skewIgnore
 	at     time.Time     // local time of the last measurement
 	warned bool
+	// warnedOff is the offset last warned about.
+	warnedOff time.Duration
 }
 
 // ClockSkew returns how far STS's clock was ahead of this machine's at the
@@ -68,16 +70,19 @@ func (b *Broker) observe(before, after time.Time, date string) {
 	off = off.Round(time.Second)
 	m := &b.skew
 	m.mu.Lock()
-	prev, warned := m.offset, m.warned
-	m.offset, m.at = off, after
 	far := off <= -SkewWarn || off >= SkewWarn
-	m.warned = far
+	warn := far && (!m.warned || (off-m.warnedOff).Abs() >= SkewWarn)
+	agrees := !far && m.warned
+	m.offset, m.at, m.warned = off, after, far
+	if warn {
+		m.warnedOff = off
+	}
 	m.mu.Unlock()
 	switch {
-	case far && (!warned || (off-prev).Abs() >= SkewWarn):
+	case warn:
 		b.log.Warn("this machine's clock differs from STS's: mfad reads expiries and signs requests on STS's time; set the clock right (NTP), since SDKs sign with it too",
 			"sts_minus_local", off, "local_is", aheadBehind(off))
-	case !far && warned:
+	case agrees:
 		b.log.Info("this machine's clock agrees with STS's again", "sts_minus_local", off)
 	}
 }

@@ -33,6 +33,10 @@ const (
 	TokenRevoked = "token_revoked"
 	// Dropped counts entries lost because the log could not keep up.
 	Dropped = "dropped"
+	// ConsoleSignin is a console sign-in URL handed out (`mfad login`).
+	ConsoleSignin = "console_signin"
+	// KeyRotated is a profile's long-term access key replaced (`mfad rotate`).
+	KeyRotated = "key_rotated"
 )
 
 // Ways a request reaches the daemon (Entry.Via).
@@ -54,7 +58,8 @@ type Entry struct {
 	// Since is, for Fetches, the time after which the requests counted
 	// were made: that of the previous line about the same requests.
 	Since time.Time `json:"since,omitzero"`
-	// Event is Fetch, Fetches, TokenIssued, TokenRevoked or Dropped.
+	// Event is Fetch, Fetches, TokenIssued, TokenRevoked, ConsoleSignin,
+	// KeyRotated or Dropped.
 	Event string `json:"event"`
 	// Via is ViaEndpoint, ViaCredentialProcess or ViaControl.
 	Via string `json:"via,omitempty"`

@@ -10,7 +10,7 @@ import (
 // takes a profile name as its one argument.
 func takesProfileArg(path string) bool {
 	switch path {
-	case "unlock", "lock", "status", "remove", "add", "totp set", "totp remove", "env", "credential-process", "export", "rotate", "login":
+	case "unlock", "lock", "status", "remove", "add", "totp set", "totp remove", "env", "credential-process", "export", "rotate", "login", "service install":
 		return true
 	}
 	return false

@@ -72,7 +72,7 @@ func newDoctorCmdWith(app *App, sys doctorSystem) *cobra.Command {
 
   - long-term keys in the shared credentials file (or in ~/.aws/config, or in the
     environment) that SDKs would use before mfad's endpoint, for a profile mfad serves or
-    for [default];
+    for [default]; a web identity or an ECS relative URI in the environment;
   - AWS_PROFILE (or AWS_DEFAULT_PROFILE) naming a profile that SDKs would resolve without mfad,
     or, with no AWS_PROFILE (as under ` + "`mfad env`" + `), a [default] they would resolve without it
     (role_arn, credential_process, sso_*, a web identity);
@@ -231,17 +231,33 @@ func (a *App) doctorEnvironment(_ context.Context, env doctorEnv) []doctorFindin
 			set = append(set, v)
 		}
 	}
-	if len(set) == 0 {
-		return []doctorFinding{{Check: "environment", Status: doctorOK, Message: "no AWS keys in the environment"}}
+	var out []doctorFinding
+	if len(set) > 0 {
+		kind := "keys"
+		if id := a.getenv("AWS_ACCESS_KEY_ID"); strings.HasPrefix(id, "AKIA") {
+			kind = "a long-term key (" + id + ")"
+		}
+		out = append(out, doctorFinding{Check: "environment", Status: doctorFix,
+			Message: fmt.Sprintf("%s hold %s; every SDK uses them before any file or mfad's endpoint", strings.Join(set, ", "), kind),
+			Fix: fmt.Sprintf("unset %s, and remove them from where they are set (shell start-up files); move a long-term key into mfad with `mfad add PROFILE --env` first",
+				strings.Join(set, " "))})
 	}
-	kind := "keys"
-	if id := a.getenv("AWS_ACCESS_KEY_ID"); strings.HasPrefix(id, "AKIA") {
-		kind = "a long-term key (" + id + ")"
+	// A web identity comes before the container provider in every SDK,
+	// and a relative container URI wins over the full one mfad sets.
+	if a.getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != "" && a.getenv("AWS_ROLE_ARN") != "" {
+		out = append(out, doctorFinding{Check: "environment", Status: doctorFix,
+			Message: "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN are set: SDKs assume that role with the web identity before they ask mfad's endpoint",
+			Fix:     "unset AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN in the shells that should use mfad (`mfad env` and `mfad exec` do)"})
 	}
-	return []doctorFinding{{Check: "environment", Status: doctorFix,
-		Message: fmt.Sprintf("%s hold %s; every SDK uses them before any file or mfad's endpoint", strings.Join(set, ", "), kind),
-		Fix: fmt.Sprintf("unset %s, and remove them from where they are set (shell start-up files); move a long-term key into mfad with `mfad add PROFILE --env` first",
-			strings.Join(set, " "))}}
+	if a.getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != "" {
+		out = append(out, doctorFinding{Check: "environment", Status: doctorFix,
+			Message: "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is set: SDKs use it (the ECS task role) instead of AWS_CONTAINER_CREDENTIALS_FULL_URI, mfad's endpoint",
+			Fix:     "unset AWS_CONTAINER_CREDENTIALS_RELATIVE_URI in the shells that should use mfad (`mfad env` and `mfad exec` do)"})
+	}
+	if len(out) == 0 {
+		return []doctorFinding{{Check: "environment", Status: doctorOK, Message: "no AWS credentials in the environment come before mfad's endpoint"}}
+	}
+	return out
 }
 
 // shadowed reports whether keys in a section named name hide mfad's
@@ -268,6 +284,9 @@ func (a *App) doctorSharedCredentials(_ context.Context, env doctorEnv) []doctor
 			f := doctorFinding{Check: "shared-credentials", Status: doctorFix, Profile: s.Header,
 				Message: fmt.Sprintf("%s holds a key for [%s] (line %d); SDKs and the AWS CLI read it before mfad's endpoint, and %s", env.credsPath, s.Header, s.Line, why),
 				Fix:     fmt.Sprintf("mfad import %s", s.Header)}
+			if _, served := env.cfg.Profiles[s.Header]; !served {
+				f.Fix = fmt.Sprintf("mfad import %s (then give it an mfa_serial in %s), or delete the key lines of [%s] from %s", s.Header, awsConfigName(env), s.Header, env.credsPath)
+			}
 			if s.HasSessionToken() {
 				f.Fix = fmt.Sprintf("delete the aws_access_key_id, aws_secret_access_key and aws_session_token lines of [%s] in %s (they are temporary credentials)", s.Header, env.credsPath)
 			}
@@ -294,6 +313,14 @@ func (a *App) doctorSharedCredentials(_ context.Context, env doctorEnv) []doctor
 		return []doctorFinding{{Check: "shared-credentials", Status: doctorOK, Message: fmt.Sprintf("no key in %s or the AWS config file hides mfad's endpoint", where)}}
 	}
 	return out
+}
+
+// awsConfigName names the AWS config file for messages.
+func awsConfigName(env doctorEnv) string {
+	if env.awsPath != "" {
+		return env.awsPath
+	}
+	return "~/.aws/config"
 }
 
 // awsSectionProfile is the profile an AWS config section header names.

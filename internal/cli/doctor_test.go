@@ -54,6 +54,7 @@ func TestDoctorFindsWhatShadowsMFAD(t *testing.T) {
 	w := newMovingWorld(t, doctorAWSConfig)
 	w.env["AWS_PROFILE"] = "work"
 	w.env["AWS_ACCESS_KEY_ID"] = "AKIAENVENVENVENVENVE"
+	w.env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = "/v2/credentials/task"
 	rep, err := doctorJSON(t, w)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 1 || rep.OK {
@@ -62,7 +63,7 @@ func TestDoctorFindsWhatShadowsMFAD(t *testing.T) {
 	if f := findings(rep, "shared-credentials", doctorFix); len(f) != 1 || f[0].Profile != "work" || f[0].Fix != "mfad import work" {
 		t.Errorf("shared-credentials findings: %+v", f)
 	}
-	if f := findings(rep, "environment", doctorFix); len(f) != 1 || !strings.Contains(f[0].Message, "AWS_ACCESS_KEY_ID") {
+	if f := findings(rep, "environment", doctorFix); len(f) != 2 || !strings.Contains(f[0].Message, "AWS_ACCESS_KEY_ID") || !strings.Contains(f[1].Message, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
 		t.Errorf("environment findings: %+v", f)
 	}
 	if f := findings(rep, "aws-profile", doctorFix); len(f) != 1 || f[0].Profile != "work" || !strings.Contains(f[0].Fix, "mfad import work") {
@@ -182,5 +183,15 @@ func TestDoctorReadsTheDaemonsClockSkewAndState(t *testing.T) {
 	got := daemonStateFindings(ipc.StatusReply{KeystoreLocked: true, KeystoreFile: "/k.enc", ConfigError: "bad key"})
 	if len(got) != 2 || got[0].Fix != "mfad unlock" || !strings.Contains(got[1].Message, "bad key") {
 		t.Fatalf("daemon state findings: %+v", got)
+	}
+}
+
+func TestDoctorFlagsKeysInDefault(t *testing.T) {
+	w := newMovingWorld(t, "[profile work]\nmfa_serial = arn:aws:iam::111122223333:mfa/alice\n")
+	w.write(".aws/credentials", "[default]\naws_access_key_id = "+personalKeyID+"\naws_secret_access_key = "+personalSecret+"\n")
+	rep, _ := doctorJSON(t, w)
+	f := findings(rep, "shared-credentials", doctorFix)
+	if len(f) != 1 || f[0].Profile != "default" || !strings.Contains(f[0].Message, "SDKs use [default] when no profile is named") || !strings.HasPrefix(f[0].Fix, "mfad import default (then give it an mfa_serial") {
+		t.Fatalf("shared-credentials findings: %+v", f)
 	}
 }

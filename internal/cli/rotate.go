@@ -19,16 +19,17 @@ profile's MFA session, which IAM policies that demand MFA require for key change
   1. iam:ListAccessKeys: AWS allows two keys per user; at two, nothing is created and mfad
      says which key to delete first;
   2. iam:CreateAccessKey, and the new key is stored in the keystore at once;
-  3. sts:GetCallerIdentity with the new key, retried with backoff for up to about 40 seconds while AWS
-     makes the new key known everywhere;
+  3. sts:GetCallerIdentity with the new key, retried with backoff for up to about 40
+     seconds while AWS makes the new key known everywhere;
   4. iam:DeleteAccessKey of the old key.
 
 The sessions being served are untouched, so clients notice nothing; the next unlock uses the
 new key. Any failure leaves a working key stored and says what state AWS is in — for
 example "new key created and stored, old key not deleted: delete AKIA… in IAM".
 
-For a role profile, its source profile's key is rotated. The daemon must be running and the
-profile unlocked. Set key_max_age to have ` + "`mfad status`" + ` say when rotation is due.`,
+For a role profile, its source profile's key is rotated. The daemon must be running and
+the profile unlocked. Set key_max_age to have ` + "`mfad status`" + ` and ` + "`mfad doctor`" + ` say
+when rotation is due.`,
 		Example: `  mfad rotate work`,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -99,21 +99,25 @@ func newServiceInstallCmd(app *App, sys serviceSystem) *cobra.Command {
 	var port int
 	var dryRun bool
 	cmd := &cobra.Command{
-		Use:   "install [--profile P] [--port N] [--dry-run]",
+		Use:   "install [PROFILE | --profile P] [--port N] [--dry-run]",
 		Short: "Install and start the daemon as a login service",
 		Long: `Install and start the daemon as a login service, and point login sessions at it.
 
---profile is the profile login sessions get (default $MFAD_PROFILE, else the only one,
-else default); other profiles stay available through ` + "`mfad env` and `mfad exec`" + `.
+PROFILE (or --profile) is the profile login sessions get (default $MFAD_PROFILE, else the
+only one, else default); other profiles stay available through ` + "`mfad env` and `mfad exec`" + `.
 --port fixes the endpoint's port (default: the port in listen when it is not 0, else
 ` + strconv.Itoa(DefaultServicePort) + `), written as listen: 127.0.0.1:PORT into the configuration file.
 Installing again replaces the files and restarts the service.`,
-		Example: `  mfad service install --profile work
+		Example: `  mfad service install work
   mfad service install --profile work --port 58400 --dry-run`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			given, err := profileArg(profile, args)
+			if err != nil {
+				return err
+			}
 			return app.serviceInstall(cmd.Context(), cmd.OutOrStdout(), sys, serviceInstallOptions{
-				profile: profile, port: port, portSet: cmd.Flags().Changed("port"), dryRun: dryRun,
+				profile: given, port: port, portSet: cmd.Flags().Changed("port"), dryRun: dryRun,
 			})
 		},
 	}
@@ -175,7 +179,7 @@ func (a *App) serviceInstall(ctx context.Context, out io.Writer, sys serviceSyst
 	}
 	name, err := a.pickProfile(cfg, o.profile)
 	if err != nil {
-		return fmt.Errorf("%w (the service points login sessions at one profile: choose it with --profile)", err)
+		return fmt.Errorf("%w (the service points login sessions at one profile: name it, e.g. `mfad service install PROFILE`)", err)
 	}
 	port, err := servicePort(cfg.Listen, o.port, o.portSet)
 	if err != nil {

@@ -514,7 +514,7 @@ func TestSystemdAcceptsTheUnit(t *testing.T) {
 func TestServiceInstallKeepsAnExplicitRegion(t *testing.T) {
 	w := newServiceWorld(t, "linux")
 	w.write(".config/mfad/config.yaml", "profiles:\n  work:\n    mfa_serial: arn:aws:iam::111122223333:mfa/alice\n    region: us-east-1\n")
-	w.must("install", "--profile", "work")
+	w.must("install", "work")
 	wantIn(t, "environment.d", w.read(".config/environment.d/60-mfad.conf"), "\nAWS_REGION=us-east-1\n", "\nAWS_DEFAULT_REGION=us-east-1\n")
 
 	w = newServiceWorld(t, "linux")

@@ -25,3 +25,6 @@ func isForeground(f *os.File) bool {
 	}
 	return pgrp == unix.Getpgrp()
 }
+
+// reloadSignals make the daemon read its configuration again.
+func reloadSignals() []os.Signal { return []os.Signal{syscall.SIGHUP} }
