@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/internal/testenv"
@@ -79,38 +81,55 @@ func TestLockAllWhileExecsHoldEverySlot(t *testing.T) {
 	w.addAndUnlock()
 	const holders = 64 // ipc.DefaultMaxConns
 	var cmds []*exec.Cmd
+	exited := make(chan string, holders)
 	t.Cleanup(func() {
 		for _, c := range cmds {
 			c.Process.Signal(os.Interrupt)
 		}
-		for _, c := range cmds {
-			c.Wait()
+		for range cmds {
+			<-exited
 		}
 	})
-	for range holders {
+	for i := range holders {
 		c := exec.Command(w.bin, "exec", "--profile", "work", "--", "sleep", "600")
 		c.Env = w.env
+		var errOut testenv.SafeBuffer
+		c.Stderr = &errOut
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
+		go func() {
+			err := c.Wait()
+			exited <- fmt.Sprintf("exec %d: %v\n%s", i, err, errOut.String())
+		}()
 		cmds = append(cmds, c)
 	}
 	var tokens struct {
 		Tokens []struct{ ID, Kind string }
 	}
-	testenv.WaitFor(t, "64 exec tokens", func() bool {
-		out, _, err := w.run(nil, "tokens", "list", "--json")
-		if err != nil || json.Unmarshal([]byte(out), &tokens) != nil {
-			return false
+	// Starting 64 processes takes a while on a loaded machine: wait for
+	// all of them to hold their token, unless one fails.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		select {
+		case failed := <-exited:
+			exited <- failed // for the clean-up
+			t.Fatalf("an `mfad exec` ended before the test did: %s", failed)
+		default:
 		}
-		n := 0
-		for _, tk := range tokens.Tokens {
-			if tk.Kind == "exec" {
-				n++
-			}
+		// Counted from the token files, not over the control socket,
+		// whose 64 slots the starting commands need.
+		metas, _ := filepath.Glob(filepath.Join(w.runDir, "tokens", "*.json"))
+		n := len(metas)
+		if n == holders {
+			break
 		}
-		return n == holders
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d `mfad exec` hold a token after 2 minutes", n, holders)
+		}
+	}
+	if out, _, err := w.run(nil, "tokens", "list", "--json"); err != nil || json.Unmarshal([]byte(out), &tokens) != nil {
+		t.Fatalf("tokens list: %v\n%s", err, out)
+	}
 	// Every ordinary slot is held: one more exec is refused, and says why.
 	_, errOut, err := w.run(nil, "exec", "--profile", "work", "--", "true")
 	if err == nil || !strings.Contains(errOut, "status, lock and token revocation") {
