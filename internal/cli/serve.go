@@ -196,7 +196,7 @@ func newEnvCmd(app *App) *cobra.Command {
 from the daemon (AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN and
 AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, AWS_REGION), and unset those that would take
 precedence (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE, ...).
-Each call issues a token for that profile, which ends when the process that runs mfad env
+Each call issues a token for that profile, which ends when the process that started mfad env
 exits — the shell of eval "$(mfad env)" — or with --pid PID when process PID exits; --pid 0
 keeps it until it is revoked. List and revoke tokens with ` + "`mfad tokens`" + `.`,
 		Example: `  eval "$(mfad env work)"          # bash, zsh
