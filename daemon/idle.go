@@ -20,8 +20,12 @@ const (
 	// maxIdleConns connections are open.
 	idleGrace = 5 * time.Second
 	// burstConns connections opened and closed make a burst, after which
-	// freed memory is returned to the system.
+	// freed memory is returned to the system once no new connection has
+	// come for burstQuiet: a release costs a few collections and the page
+	// faults of growing again, so it waits for the burst to be over rather
+	// than falling between the waves of a busy client.
 	burstConns = 16
+	burstQuiet = 10 * time.Second
 )
 
 // idleConns follows the endpoint's connections through the server's
@@ -31,7 +35,8 @@ const (
 // read and one atomic store.
 type idleConns struct {
 	release func()
-	grace   time.Duration
+	grace   time.Duration // idleGrace
+	quiet   time.Duration // burstQuiet
 
 	conns  sync.Map // net.Conn → *idleState
 	open   atomic.Int64
@@ -39,6 +44,10 @@ type idleConns struct {
 
 	mu    sync.Mutex
 	timer *time.Timer
+	// burst is the release waiting for the end of a burst; burstPending
+	// says it is armed.
+	burst        *time.Timer
+	burstPending atomic.Bool
 }
 
 // idleState is one connection's.
@@ -57,7 +66,7 @@ const (
 // watchIdle sets srv's ConnState hook (keeping any it has) to follow its
 // connections; release is called after bursts.
 func watchIdle(srv *http.Server, release func()) *idleConns {
-	w := &idleConns{release: release, grace: idleGrace}
+	w := &idleConns{release: release, grace: idleGrace, quiet: burstQuiet}
 	prev := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
 		if prev != nil {
@@ -80,6 +89,9 @@ func (w *idleConns) connState(c net.Conn, s http.ConnState) {
 		if w.open.Add(1) > maxIdleConns {
 			w.arm()
 		}
+		if w.burstPending.Load() {
+			w.postpone()
+		}
 	case http.StateIdle, http.StateActive:
 		if v, ok := w.conns.Load(c); ok {
 			st := int32(idleNot)
@@ -94,9 +106,24 @@ func (w *idleConns) connState(c net.Conn, s http.ConnState) {
 		}
 		if w.opened.Load() >= burstConns {
 			w.opened.Store(0)
-			w.release()
+			w.postpone()
 		}
 	}
+}
+
+// postpone (re)arms the release for burstQuiet from now.
+func (w *idleConns) postpone() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.burstPending.Store(true)
+	if w.burst != nil {
+		w.burst.Reset(w.quiet)
+		return
+	}
+	w.burst = time.AfterFunc(w.quiet, func() {
+		w.burstPending.Store(false)
+		w.release()
+	})
 }
 
 // arm schedules a check unless one is pending.
@@ -128,6 +155,8 @@ func (w *idleConns) check() {
 		}
 		return true
 	})
+	// Read before closing: the closes are counted as they are served.
+	remaining := w.open.Load() - int64(len(closing))
 	for _, c := range closing {
 		// The client may be sending a request at this very moment: an
 		// HTTP client retries a request on a kept-alive connection that
@@ -137,17 +166,20 @@ func (w *idleConns) check() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.timer = nil
-	if w.open.Load()-int64(len(closing)) > maxIdleConns {
+	if remaining > maxIdleConns {
 		w.timer = time.AfterFunc(w.grace, w.check)
 	}
 }
 
-// stop cancels a pending check.
+// stop cancels a pending check and release.
 func (w *idleConns) stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.timer != nil {
 		w.timer.Stop()
 		w.timer = nil
+	}
+	if w.burst != nil {
+		w.burst.Stop()
 	}
 }

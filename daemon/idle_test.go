@@ -22,7 +22,7 @@ func TestIdleConnsBounded(t *testing.T) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
 	var released atomic.Int64
 	w := watchIdle(srv, func() { released.Add(1) })
-	w.grace = 10 * time.Millisecond
+	w.grace, w.quiet = 10*time.Millisecond, 10*time.Millisecond
 	go srv.Serve(ln)
 	defer srv.Close()
 	defer w.stop()
@@ -40,9 +40,7 @@ func TestIdleConnsBounded(t *testing.T) {
 	}
 	open := func() int { return int(w.open.Load()) }
 	testenv.WaitFor(t, "idle connections beyond the bound to close", func() bool { return open() == maxIdleConns })
-	if released.Load() == 0 {
-		t.Errorf("no memory release after %d connections closed", n-maxIdleConns)
-	}
+	testenv.WaitFor(t, "the memory release after the burst", func() bool { return released.Load() > 0 })
 	// The kept ones still serve.
 	for _, c := range clients {
 		resp, err := c.Get("http://" + ln.Addr().String() + "/")

@@ -180,3 +180,71 @@ func TestLockedTOTPProfileHoldsUntilUnlock(t *testing.T) {
 		t.Fatalf("the totp source was asked %d times", n)
 	}
 }
+
+func TestExpiredTOTPSessionRenewsFromItsSource(t *testing.T) {
+	e := testenv.New(t)
+	e.Config.Profiles["work"].MFASource = configs.MFASourceTOTP
+	src := &gatedSource{e: e, name: mfacode.SourceTOTP, err: errors.New("the TOTP secret is unreadable")}
+	d := newDaemon(t, e, src)
+	ctx := context.Background()
+	if _, err := d.Unlock(ctx, "work", e.Code()); err != nil {
+		t.Fatal(err)
+	}
+	// The source fails while the session runs out: it expires, not locked.
+	e.Clock.Advance(12*time.Hour + time.Minute)
+	testenv.WaitFor(t, "the session to expire", func() bool { return !d.Status("work")[0].Unlocked })
+	src.mu.Lock()
+	src.err = nil
+	src.calls = 0
+	src.mu.Unlock()
+	e.Clock.Advance(10 * time.Minute) // past any backoff
+	if _, err := d.Credentials(ctx, "work"); !errors.Is(err, daemon.ErrLocked) {
+		t.Fatalf("an expired session was served: %v", err)
+	}
+	testenv.WaitFor(t, "the totp source to renew it", func() bool {
+		_, err := d.Credentials(ctx, "work")
+		return err == nil
+	})
+	if n := src.count(); n != 1 {
+		t.Fatalf("the totp source was asked %d times after the expiry", n)
+	}
+}
+
+func TestRestartKeepsLocksButNotExpiries(t *testing.T) {
+	e := testenv.New(t)
+	e.Config.Profiles["work"].MFASource = configs.MFASourceTOTP
+	ctx := context.Background()
+	first := newDaemon(t, e, nil)
+	if _, err := first.Unlock(ctx, "work", e.Code()); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+
+	// The cached session expired while no daemon ran: renewed on demand.
+	e.Clock.Advance(13 * time.Hour)
+	src := &gatedSource{e: e, name: mfacode.SourceTOTP}
+	d := newDaemon(t, e, src)
+	if _, err := d.Credentials(ctx, "work"); !errors.Is(err, daemon.ErrLocked) {
+		t.Fatalf("an expired session was served: %v", err)
+	}
+	testenv.WaitFor(t, "the totp source to renew it", func() bool {
+		_, err := d.Credentials(ctx, "work")
+		return err == nil
+	})
+	if _, err := d.Lock(ctx, "work"); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	// Locked, then restarted: the lock holds.
+	src2 := &gatedSource{e: e, name: mfacode.SourceTOTP}
+	d2 := newDaemon(t, e, src2)
+	for range 3 {
+		if _, err := d2.Credentials(ctx, "work"); !errors.Is(err, daemon.ErrLocked) {
+			t.Fatalf("a locked totp profile was served after a restart: %v", err)
+		}
+	}
+	if n := src2.count(); n != 0 {
+		t.Fatalf("the totp source was asked %d times for a locked profile", n)
+	}
+}

@@ -176,4 +176,13 @@ func TestLockedTOTPProfileStaysLocked(t *testing.T) {
 	if code, _ := timedFetch(t, url, tok); code != 200 {
 		t.Fatalf("fetch after unlock: %d", code)
 	}
+	// `mfad exec` on the locked profile, with no terminal: the source too.
+	w.must(nil, "lock", "work")
+	marker := filepath.Join(w.home, "ran")
+	if out, errs, err := w.run(nil, "exec", "--profile", "work", "--", "touch", marker); err != nil {
+		t.Fatalf("exec on a locked totp profile: %v %q %q", err, out, errs)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("exec did not run the command")
+	}
 }

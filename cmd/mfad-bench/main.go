@@ -1,6 +1,12 @@
 // Command mfad-bench measures mfad's performance targets on this machine
 // and prints the results as markdown tables:
 //
+//   - `mfad daemon` as users run it (a release build, the file keystore, the
+//     audit log on, five profiles unlocked) against a bare net/http server,
+//     each in a process of its own: CPU time per request of each process,
+//     throughput and p99 at 1, 16, 64 and 256 connections in alternated
+//     rounds; the audit log's growth under a sustained load from one
+//     client; the daemon's RSS after a burst of 256 connections;
 //   - endpoint throughput and latency over loopback, keep-alive connections
 //     each sending GETs one after another, against a bare net/http handler
 //     that checks a token and writes the same bytes, in alternated rounds;
@@ -12,6 +18,7 @@
 // load loop is bounded in count and time.
 //
 //	go run ./cmd/mfad-bench                      # everything, defaults
+//	go run ./cmd/mfad-bench -only daemon         # mfad daemon against the bare server
 //	go run ./cmd/mfad-bench -only throughput -duration 3s -rounds 8
 //	scripts/with-keyring go run ./cmd/mfad-bench -only idle,startup,exec
 package main

@@ -32,6 +32,9 @@ type Conn struct {
 	listed   bool // registered with the log as active
 	closed   bool
 
+	// seq orders the connections by their acceptance.
+	seq uint64
+
 	// Used by the writer goroutine only:
 	resolved bool
 	proc     process
@@ -101,6 +104,8 @@ func (a *Log) Attach(srv *http.Server) {
 func (a *Log) ConnContext(ctx context.Context, c net.Conn) context.Context {
 	rec := &Conn{log: a, client: addrPort(c.RemoteAddr()), server: addrPort(c.LocalAddr())}
 	a.mu.Lock()
+	a.seq++
+	rec.seq = a.seq
 	if a.byNet == nil {
 		a.byNet = map[net.Conn]*Conn{}
 	}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -29,6 +30,10 @@ const (
 	forget = time.Hour
 	// maxAggs bounds the processes and keys remembered.
 	maxAggs = 4096
+	// resolveBurst and resolveGather bound how often the processes behind
+	// new connections are searched for while connections pour in.
+	resolveBurst  = 8
+	resolveGather = 20 * time.Millisecond
 	// queueSize is how many other entries (token events, credential-process
 	// calls) wait for the writer before new ones are counted as dropped.
 	queueSize = 4096
@@ -63,16 +68,22 @@ type Log struct {
 	byNet   map[net.Conn]*Conn
 	active  map[*Conn]struct{}
 	closing []*Conn
+	seq     uint64 // of the last connection record
 	timer   clock.Timer
 	// manual: no writer goroutine; tests call pass.
 	manual bool
 
+	// gathering is set while lookups wait for the end of a window.
+	gathering atomic.Bool
+
 	// Used by the writer goroutine only:
-	buf     bytes.Buffer
-	enc     *json.Encoder
-	aggs    map[aggKey]*agg
-	lookups lookupLimiter
-	failing bool
+	windowStart time.Time
+	windowCount int
+	buf         bytes.Buffer
+	enc         *json.Encoder
+	aggs        map[aggKey]*agg
+	lookups     lookupLimiter
+	failing     bool
 }
 
 // aggKey is what one count line counts: one key of one process.
@@ -235,6 +246,8 @@ func (a *Log) pass(final bool) {
 		}
 		a.encode(e)
 	}
+	a.resolve(conns, now, final)
+	a.resolve(closing, now, true) // last chance: they are forgotten after this pass
 	for _, c := range conns {
 		a.collect(c, now)
 	}
@@ -272,11 +285,44 @@ func (a *Log) pass(final bool) {
 	a.mu.Unlock()
 }
 
-// collect passes c's new requests on to their aggregates, writing the
-// first request of a process for a key at once.
-func (a *Log) collect(c *Conn, now time.Time) {
-	counters, closed := c.snapshot()
-	if !c.resolved && len(counters) > 0 {
+// resolve finds the processes behind the connections not looked up yet,
+// newest first: looking up a connection indexes every socket its process
+// holds, so that the older connections of a client opening many are found
+// without searching again. Unless must, lookups may wait for the end of a
+// burst of connections.
+func (a *Log) resolve(conns []*Conn, now time.Time, must bool) {
+	var todo []*Conn
+	for _, c := range conns {
+		if !c.resolved {
+			todo = append(todo, c)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	// A client opening connections one after another would have its
+	// process searched once per pass; past resolveBurst connections in a
+	// resolveGather window, the next lookups wait for the window's end and
+	// are made together.
+	if now.Sub(a.windowStart) >= resolveGather {
+		a.windowStart, a.windowCount = now, 0
+	}
+	if !must && a.windowCount >= resolveBurst {
+		if a.gathering.CompareAndSwap(false, true) {
+			a.clock.AfterFunc(a.windowStart.Add(resolveGather).Sub(now), func() {
+				a.gathering.Store(false)
+				a.wakeUp()
+			})
+		}
+		return
+	}
+	a.windowCount += len(todo)
+	slices.SortFunc(todo, func(x, y *Conn) int { return cmp.Compare(y.seq, x.seq) })
+	for _, c := range todo {
+		counters, _ := c.snapshot()
+		if len(counters) == 0 {
+			continue
+		}
 		c.resolved = true
 		unauth := true
 		for _, x := range counters {
@@ -288,6 +334,15 @@ func (a *Log) collect(c *Conn, now time.Time) {
 			c.proc = lookupConn(a.find, c.client, c.server)
 		}
 	}
+}
+
+// collect passes c's new requests on to their aggregates, writing the
+// first request of a process for a key at once.
+func (a *Log) collect(c *Conn, now time.Time) {
+	if !c.resolved {
+		return // counted since this pass's lookups: the next pass has it
+	}
+	counters, closed := c.snapshot()
 	for _, x := range counters {
 		n := x.n.Load()
 		if x.agg == nil {
