@@ -563,7 +563,7 @@ func (h *tokenHolder) close() {
 func runChild(app *App, args []string, env []string) error {
 	path, err := lookPathIn(args[0], envValue(env, "PATH"))
 	if err != nil {
-		return &exitError{code: notRunnableStatus(err), err: fmt.Errorf("cannot run %s: %w", args[0], err)}
+		return &exitError{code: notRunnableStatus(err), err: fmt.Errorf("cannot run %w", err)}
 	}
 	child := exec.Command(path, args[1:]...)
 	child.Args[0] = args[0]
@@ -833,7 +833,11 @@ func lookPathIn(file, path string) (string, error) {
 		if err == nil {
 			return p, nil
 		}
-		if fi, serr := os.Stat(file); serr == nil && (fi.IsDir() || fi.Mode()&0o111 == 0) {
+		fi, serr := os.Stat(file)
+		switch {
+		case errors.Is(serr, fs.ErrNotExist):
+			return "", fmt.Errorf("%s: %w", file, fs.ErrNotExist)
+		case serr == nil && (fi.IsDir() || fi.Mode()&0o111 == 0):
 			return "", fmt.Errorf("%s: %w", file, fs.ErrPermission)
 		}
 		return "", err
