@@ -6,13 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/c0950fac/mfad/configs"
-	"github.com/c0950fac/mfad/internal/testenv"
 )
 
 // TestConcurrentAddsKeepEverySerial runs 16 `mfad add --mfa-serial` at
@@ -81,54 +81,52 @@ func TestLockAllWhileExecsHoldEverySlot(t *testing.T) {
 	w.addAndUnlock()
 	const holders = 64 // ipc.DefaultMaxConns
 	var cmds []*exec.Cmd
-	exited := make(chan string, holders)
 	t.Cleanup(func() {
 		for _, c := range cmds {
 			c.Process.Signal(os.Interrupt)
 		}
-		for range cmds {
-			<-exited
+		for _, c := range cmds {
+			c.Wait()
 		}
 	})
+	// Each command marks that it runs (mfad exec starts it once its token
+	// is issued). The test waits for the marks, not on the socket: a
+	// control call made while the execs connect would hold an ordinary
+	// slot and turn the last exec away.
+	marks := t.TempDir()
 	for i := range holders {
-		c := exec.Command(w.bin, "exec", "--profile", "work", "--", "sleep", "600")
+		mark := filepath.Join(marks, strconv.Itoa(i))
+		c := exec.Command(w.bin, "exec", "--profile", "work", "--", "sh", "-c", `: > "$0"; exec sleep 600`, mark)
 		c.Env = w.env
-		var errOut testenv.SafeBuffer
-		c.Stderr = &errOut
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
-		go func() {
-			err := c.Wait()
-			exited <- fmt.Sprintf("exec %d: %v\n%s", i, err, errOut.String())
-		}()
 		cmds = append(cmds, c)
+	}
+	// Starting 64 processes takes a while on a loaded machine.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		entries, err := os.ReadDir(marks)
+		if err == nil && len(entries) == holders {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d commands run by mfad exec after 2 minutes", len(entries), holders)
+		}
 	}
 	var tokens struct {
 		Tokens []struct{ ID, Kind string }
 	}
-	// Starting 64 processes takes a while on a loaded machine: wait for
-	// all of them to hold their token, unless one fails.
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		select {
-		case failed := <-exited:
-			exited <- failed // for the clean-up
-			t.Fatalf("an `mfad exec` ended before the test did: %s", failed)
-		default:
-		}
-		// Counted from the token files, not over the control socket,
-		// whose 64 slots the starting commands need.
-		metas, _ := filepath.Glob(filepath.Join(w.runDir, "tokens", "*.json"))
-		n := len(metas)
-		if n == holders {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d `mfad exec` hold a token after 2 minutes", n, holders)
+	if err := json.Unmarshal([]byte(w.must(nil, "tokens", "list", "--json")), &tokens); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, tk := range tokens.Tokens {
+		if tk.Kind == "exec" {
+			n++
 		}
 	}
-	if out, _, err := w.run(nil, "tokens", "list", "--json"); err != nil || json.Unmarshal([]byte(out), &tokens) != nil {
-		t.Fatalf("tokens list: %v\n%s", err, out)
+	if n != holders {
+		t.Fatalf("%d exec tokens listed, want %d: %+v", n, holders, tokens.Tokens)
 	}
 	// Every ordinary slot is held: one more exec is refused, and says why.
 	_, errOut, err := w.run(nil, "exec", "--profile", "work", "--", "true")

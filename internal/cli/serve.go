@@ -225,7 +225,7 @@ func newEnvCmd(app *App) *cobra.Command {
 from the daemon (AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN and
 AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, AWS_REGION), and unset those that would take
 precedence (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE, ...).
-Each call issues a token for that profile, which ends when the process that runs mfad env
+Each call issues a token for that profile, which ends when the process that started mfad env
 exits — the shell of eval "$(mfad env)" — or with --pid PID when process PID exits; --pid 0
 keeps it until it is revoked. List and revoke tokens with ` + "`mfad tokens`" + `.`,
 		Example: `  eval "$(mfad env work)"          # bash, zsh
@@ -580,7 +580,7 @@ func (h *tokenHolder) close() {
 func runChild(app *App, args []string, env []string) error {
 	path, err := lookPathIn(args[0], envValue(env, "PATH"))
 	if err != nil {
-		return &exitError{code: notRunnableStatus(err), err: fmt.Errorf("cannot run %s: %w", args[0], err)}
+		return &exitError{code: notRunnableStatus(err), err: fmt.Errorf("cannot run %w", err)}
 	}
 	child := exec.Command(path, args[1:]...)
 	child.Args[0] = args[0]
@@ -850,7 +850,11 @@ func lookPathIn(file, path string) (string, error) {
 		if err == nil {
 			return p, nil
 		}
-		if fi, serr := os.Stat(file); serr == nil && (fi.IsDir() || fi.Mode()&0o111 == 0) {
+		fi, serr := os.Stat(file)
+		switch {
+		case errors.Is(serr, fs.ErrNotExist):
+			return "", fmt.Errorf("%s: %w", file, fs.ErrNotExist)
+		case serr == nil && (fi.IsDir() || fi.Mode()&0o111 == 0):
 			return "", fmt.Errorf("%s: %w", file, fs.ErrPermission)
 		}
 		return "", err
