@@ -336,7 +336,8 @@ func newExecCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec [PROFILE | --profile P] [-- CMD [ARGS...]]",
 		Short: "Run a command, or a shell, with a profile's credentials from the daemon",
-		Long: `Run CMD with the variables of ` + "`mfad env`" + ` and without those that would shadow them. The
+		Long: `Run CMD with the variables of ` + "`mfad env`" + `, without those that would shadow them, and
+without MFAD_FILE_PASSPHRASE (no program mfad starts gets the keystore's passphrase). The
 token CMD gets is valid for this profile only and is revoked when CMD exits. Signals are
 passed on to CMD, and mfad exits with CMD's status: 127 when CMD is not found, 126 when
 it cannot be run, as shells do.
