@@ -83,12 +83,14 @@ type Daemon struct {
 
 	// mu guards the session state in keys and profiles (not snapshots, which
 	// are atomic).
-	mu     sync.Mutex
-	sf     singleflight.Group
-	tokens *tokenRegistry
-	audit  *audit.Log
-	bad    *badTokens
-	closed bool
+	mu sync.Mutex
+	// reloadMu makes reloads take turns (Reload).
+	reloadMu sync.Mutex
+	sf       singleflight.Group
+	tokens   *tokenRegistry
+	audit    *audit.Log
+	bad      *badTokens
+	closed   bool
 	// stopping is set while the daemon shuts down: client tokens are kept.
 	stopping atomic.Bool
 	// orphans are restored exec tokens waiting to be adopted (id → timer).
@@ -173,9 +175,16 @@ func (d *Daemon) Restore(ctx context.Context) error {
 // restoreKeyLocked loads k's cached MFA session and its role profiles'
 // role sessions from the keystore. d.mu is held.
 func (d *Daemon) restoreKeyLocked(ctx context.Context, k *keyState, now time.Time) error {
+	// A cached session that expired while no daemon ran is not a lock
+	// (`mfad lock` removes it): any code source may renew it.
+	_, gerr := d.store.Get(ctx, k.name, keystore.SessionItem)
+	cached := gerr == nil
 	s, err := session.Load(ctx, d.store, k.name, now)
 	if err != nil {
 		return err
+	}
+	if s == nil && cached && k.mfa == nil {
+		k.held = false
 	}
 	var errs []error
 	if s != nil && s.Kind == session.KindMFA {

@@ -209,3 +209,42 @@ func TestExpiredTOTPSessionRenewsFromItsSource(t *testing.T) {
 		t.Fatalf("the totp source was asked %d times after the expiry", n)
 	}
 }
+
+func TestRestartKeepsLocksButNotExpiries(t *testing.T) {
+	e := testenv.New(t)
+	e.Config.Profiles["work"].MFASource = configs.MFASourceTOTP
+	ctx := context.Background()
+	first := newDaemon(t, e, nil)
+	if _, err := first.Unlock(ctx, "work", e.Code()); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+
+	// The cached session expired while no daemon ran: renewed on demand.
+	e.Clock.Advance(13 * time.Hour)
+	src := &gatedSource{e: e, name: mfacode.SourceTOTP}
+	d := newDaemon(t, e, src)
+	if _, err := d.Credentials(ctx, "work"); !errors.Is(err, daemon.ErrLocked) {
+		t.Fatalf("an expired session was served: %v", err)
+	}
+	testenv.WaitFor(t, "the totp source to renew it", func() bool {
+		_, err := d.Credentials(ctx, "work")
+		return err == nil
+	})
+	if _, err := d.Lock(ctx, "work"); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	// Locked, then restarted: the lock holds.
+	src2 := &gatedSource{e: e, name: mfacode.SourceTOTP}
+	d2 := newDaemon(t, e, src2)
+	for range 3 {
+		if _, err := d2.Credentials(ctx, "work"); !errors.Is(err, daemon.ErrLocked) {
+			t.Fatalf("a locked totp profile was served after a restart: %v", err)
+		}
+	}
+	if n := src2.count(); n != 0 {
+		t.Fatalf("the totp source was asked %d times for a locked profile", n)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/keystore"
+	"github.com/c0950fac/mfad/session"
 )
 
 // table is the configuration a daemon serves and the state of its
@@ -33,7 +34,8 @@ func (d *Daemon) t() *table { return d.tab.Load() }
 // buildTable makes the table of cfg. With old, the state of every key
 // profile and profile whose settings did not change is carried over — its
 // sessions, timers and served credentials — and fresh lists the key
-// profiles that are new or changed. d.mu is held when old is not nil.
+// profiles that are new or changed. Reloads take turns (d.reloadMu), and
+// only they change what it reads of old.
 func (d *Daemon) buildTable(cfg *configs.Config, old *table) (t *table, fresh []*keyState, err error) {
 	t = &table{cfg: cfg, keys: map[string]*keyState{}, profiles: map[string]*profState{}, suggested: map[string]time.Duration{}}
 	for _, name := range cfg.ProfileNames() {
@@ -143,20 +145,25 @@ var ErrConfigRefused = errors.New("configuration change refused")
 // the error is logged and shown by `mfad status`, and the configuration
 // before it goes on being served.
 func (d *Daemon) Reload(ctx context.Context, load func() (*configs.Config, error)) error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
 	cfg, err := load()
 	if err != nil {
 		return d.refuseConfig(err)
 	}
+	// Only Reload replaces the table, and reloads take turns: the table is
+	// built, and what the keystore holds for new role profiles read, before
+	// the lock is taken to swap it in.
+	old := d.t()
+	t, fresh, err := d.buildTable(cfg, old)
+	if err != nil {
+		return d.refuseConfig(err)
+	}
+	roles := d.readRoles(ctx, t, old, fresh)
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		return errors.New("the daemon is stopping")
-	}
-	old := d.t()
-	t, fresh, err := d.buildTable(cfg, old)
-	if err != nil {
-		d.mu.Unlock()
-		return d.refuseConfig(err)
 	}
 	// Commit: carried-over key profiles get their new lists of dependents
 	// (their settings are equal: they keep theirs, which are read without
@@ -194,11 +201,20 @@ func (d *Daemon) Reload(ctx context.Context, load func() (*configs.Config, error
 	d.cfgErr = ""
 	now := d.clock.Now()
 	var kicks []*profState
+	for p, r := range roles {
+		if r.locked {
+			p.locked = true
+			continue
+		}
+		if rs := r.session; rs != nil && p.key.mfa != nil && rs.RoleARN == p.prof.RoleARN && rs.MFAAt.Equal(p.key.mfa.MFAAt) && rs.Valid(now, minServe) {
+			d.setRoleLocked(p, rs)
+		}
+	}
 	for _, k := range kept {
 		d.rebuildLocked(k, now)
 		d.scheduleLocked(k, now)
 		for _, p := range k.dependents {
-			if p.isRole() && p.role == nil && k.mfa != nil {
+			if p.isRole() && p.role == nil && !p.locked && k.mfa != nil {
 				kicks = append(kicks, p)
 			}
 		}
@@ -217,6 +233,37 @@ func (d *Daemon) Reload(ctx context.Context, load func() (*configs.Config, error
 	}
 	d.log.Info("configuration reloaded", "profiles", t.names, "new_or_changed", added, "removed", removed)
 	return nil
+}
+
+// cachedRole is what the keystore holds for a role profile.
+type cachedRole struct {
+	locked  bool
+	session *session.Session
+}
+
+// readRoles reads, for the role profiles new in t under key profiles
+// carried over from old, whether they are locked on their own and their
+// cached role sessions. (Fresh key profiles restore theirs with Restore.)
+func (d *Daemon) readRoles(ctx context.Context, t, old *table, fresh []*keyState) map[*profState]cachedRole {
+	out := map[*profState]cachedRole{}
+	if d.keystoreWaiting() != "" {
+		return out
+	}
+	now := d.clock.Now()
+	for _, name := range t.names {
+		p := t.profiles[name]
+		if !p.isRole() || old.profiles[name] == p || slices.Contains(fresh, p.key) {
+			continue
+		}
+		var r cachedRole
+		if _, err := d.store.Get(ctx, p.name, keystore.LockedItem); err == nil {
+			r.locked = true
+		} else if rs, err := session.LoadRole(ctx, d.store, p.name, now); err == nil {
+			r.session = rs
+		}
+		out[p] = r
+	}
+	return out
 }
 
 // refuseConfig records why a configuration change was refused.

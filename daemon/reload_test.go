@@ -9,6 +9,7 @@ import (
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/daemon"
+	"github.com/c0950fac/mfad/internal/stsemu"
 	"github.com/c0950fac/mfad/internal/testenv"
 )
 
@@ -97,7 +98,7 @@ func TestReloadKeepsUnchangedSessions(t *testing.T) {
 	// ops removed, admin's role changed: ops is gone, admin assumes its
 	// new role from work's kept MFA session.
 	cfg2 := cloneConfig(e.Config)
-	cfg2.Profiles["admin"].RoleDuration /= 2
+	cfg2.Profiles["admin"].RoleARN = e.Emu.AddRole("auditor", stsemu.RoleOptions{RequireMFA: true})
 	if err := d.Reload(ctx, func() (*configs.Config, error) { return cfg2, nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -111,9 +112,46 @@ func TestReloadKeepsUnchangedSessions(t *testing.T) {
 		c, err := d.Credentials(ctx, "admin")
 		return err == nil && c.AccessKeyID != before.AccessKeyID
 	})
+	if st := d.Status("admin")[0]; st.RoleARN != cfg2.Profiles["admin"].RoleARN {
+		t.Fatalf("admin's role after the change: %s", st.RoleARN)
+	}
 	close(stop)
 	wg.Wait()
 	if n := e.Count("GetSessionToken"); n != 1 {
 		t.Fatalf("%d GetSessionToken calls", n)
+	}
+
+	// A role profile removed and added back gets its cached role session
+	// (no STS call); one locked on its own stays locked.
+	without := cloneConfig(cfg2)
+	delete(without.Profiles, "admin")
+	if err := d.Reload(ctx, func() (*configs.Config, error) { return without, nil }); err != nil {
+		t.Fatal(err)
+	}
+	roleCalls := e.Count("AssumeRole")
+	back := cloneConfig(cfg2)
+	if err := d.Reload(ctx, func() (*configs.Config, error) { return back, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Credentials(ctx, "admin"); err != nil {
+		t.Fatalf("admin added back: %v", err)
+	}
+	if n := e.Count("AssumeRole"); n != roleCalls {
+		t.Fatalf("admin added back assumed its role again (%d calls)", n-roleCalls)
+	}
+	if _, err := d.Lock(ctx, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(ctx, func() (*configs.Config, error) { return without, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(ctx, func() (*configs.Config, error) { return cloneConfig(cfg2), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Credentials(ctx, "admin"); !errors.Is(err, daemon.ErrLocked) {
+		t.Fatalf("admin, locked on its own, after removal and return: %v", err)
+	}
+	if _, err := d.Credentials(ctx, "work"); err != nil {
+		t.Fatalf("work: %v", err)
 	}
 }

@@ -53,12 +53,54 @@ type RunOptions struct {
 	Listen string
 	// Ready, when set, is called once both listeners are up.
 	Ready func(endpoint string)
+	// InstanceLock, when set, is a lock file outside RuntimeDir that the
+	// daemon holds while it runs, so that no second daemon starts for the
+	// same RuntimeDir even while the directory has been removed (and not
+	// yet recreated, see watchRuntime).
+	InstanceLock string
+}
+
+// instanceWait bounds how long a starting daemon waits for another one
+// holding the instance lock, whose runtime directory is gone: that one
+// recreates it within runtimeCheckEvery, or is stopping.
+const instanceWait = 3 * time.Second
+
+// lockInstance takes o.InstanceLock. When another daemon holds it, the
+// error wraps ipc.ErrDaemonRunning.
+func lockInstance(ctx context.Context, o RunOptions) (unlock func(), err error) {
+	if o.InstanceLock == "" {
+		return func() {}, nil
+	}
+	sock := ipc.SocketPath(o.RuntimeDir)
+	deadline := time.Now().Add(instanceWait)
+	for {
+		unlock, err := fileutil.TryLock(o.InstanceLock)
+		if !errors.Is(err, fileutil.ErrLocked) {
+			return unlock, err
+		}
+		_, serr := os.Lstat(sock)
+		if serr == nil || time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w for runtime directory %s (it holds %s): use it, or stop it before starting another", ipc.ErrDaemonRunning, o.RuntimeDir, o.InstanceLock)
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // Run restores cached sessions, opens the control socket and the
 // credentials endpoint, starts the daemon's background work (the desktop
 // watcher), and serves until ctx ends; it then closes the daemon.
 func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
+	unlock, err := lockInstance(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := ipc.EnsureRuntimeDir(o.RuntimeDir); err != nil {
 		return err
 	}

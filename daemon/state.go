@@ -37,9 +37,9 @@ type keyState struct {
 	codeResult error
 	codeCancel context.CancelFunc
 	// held is set while the profile is locked on purpose (`mfad lock`, sleep,
-	// screen lock) or was never unlocked since the daemon started: a code
-	// source with no person in the loop (totp) does not unlock it, only
-	// `mfad unlock` does. An expired session is not held.
+	// screen lock) or has no cached session at start: a code source with no
+	// person in the loop (totp) does not unlock it, only `mfad unlock` does.
+	// An expired session — at run time or in the cache — is not held.
 	held bool
 	// lockGen counts locks: a code fetched before a lock must not unlock.
 	lockGen uint64

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,5 +137,58 @@ func TestRuntimeDirTakenOver(t *testing.T) {
 	st, err := c.Status(context.Background(), ipc.StatusRequest{})
 	if err != nil || st.PID == 0 {
 		t.Fatalf("status from the second daemon: %+v, %v", st, err)
+	}
+}
+
+// TestSecondDaemonRefusedWhileDirGone: a second daemon for the same
+// runtime directory does not start, even while the first one's directory
+// is gone, since the first holds the instance lock outside it.
+func TestSecondDaemonRefusedWhileDirGone(t *testing.T) {
+	first, second := newSecWorld(t), newSecWorld(t)
+	dir, err := os.MkdirTemp("", "mfad-watch-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	lock := filepath.Join(t.TempDir(), "state", "daemon.lock")
+	opts := RunOptions{RuntimeDir: dir, Listen: "127.0.0.1:0", InstanceLock: lock}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	firstDone := make(chan error, 1)
+	o := opts
+	o.Ready = func(base string) { ready <- base }
+	go func() { firstDone <- first.d.Run(ctx, o) }()
+	select {
+	case <-ready:
+	case err := <-firstDone:
+		t.Fatalf("Run: %v", err)
+	}
+	defer func() {
+		cancel()
+		if err := <-firstDone; err != nil {
+			t.Errorf("first daemon: %v", err)
+		}
+	}()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	secondDone := make(chan error, 1)
+	go func() { secondDone <- second.d.Run(context.Background(), opts) }()
+	first.e.Clock.Advance(runtimeCheckEvery) // the first recreates its directory
+	select {
+	case err := <-secondDone:
+		if !errors.Is(err, ipc.ErrDaemonRunning) {
+			t.Fatalf("the second daemon: %v, want ErrDaemonRunning", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second daemon started beside the first")
+	}
+	c, err := ipc.Dial(context.Background(), ipc.SocketPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Status(context.Background(), ipc.StatusRequest{}); err != nil {
+		t.Fatal(err)
 	}
 }

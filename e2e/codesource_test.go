@@ -114,6 +114,7 @@ func TestLockedProcessProfileAsksTheYubiKey(t *testing.T) {
 	if code == 200 || took > 2*time.Second {
 		t.Fatalf("the first fetch after the lock: %d after %v", code, took)
 	}
+	t.Logf("the first fetch after the lock: %d in %v", code, took)
 	// Later fetches get credentials once the touch is done — the code must
 	// be of a new 30-second step, as AWS accepts each code once.
 	for {
@@ -122,6 +123,7 @@ func TestLockedProcessProfileAsksTheYubiKey(t *testing.T) {
 			t.Fatalf("a fetch waited %v", took)
 		}
 		if code == 200 {
+			t.Logf("credentials served %v after the lock", time.Since(locked).Round(time.Millisecond))
 			break
 		}
 		if time.Since(locked) > 35*time.Second {

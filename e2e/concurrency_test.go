@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/c0950fac/mfad/configs"
-	"github.com/c0950fac/mfad/internal/testenv"
 )
 
 // TestConcurrentAddsKeepEverySerial runs 16 `mfad add --mfa-serial` at
@@ -87,30 +89,45 @@ func TestLockAllWhileExecsHoldEverySlot(t *testing.T) {
 			c.Wait()
 		}
 	})
-	for range holders {
-		c := exec.Command(w.bin, "exec", "--profile", "work", "--", "sleep", "600")
+	// Each command marks that it runs (mfad exec starts it once its token
+	// is issued). The test waits for the marks, not on the socket: a
+	// control call made while the execs connect would hold an ordinary
+	// slot and turn the last exec away.
+	marks := t.TempDir()
+	for i := range holders {
+		mark := filepath.Join(marks, strconv.Itoa(i))
+		c := exec.Command(w.bin, "exec", "--profile", "work", "--", "sh", "-c", `: > "$0"; exec sleep 600`, mark)
 		c.Env = w.env
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
 		cmds = append(cmds, c)
 	}
+	// Starting 64 processes takes a while on a loaded machine.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		entries, err := os.ReadDir(marks)
+		if err == nil && len(entries) == holders {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d commands run by mfad exec after 2 minutes", len(entries), holders)
+		}
+	}
 	var tokens struct {
 		Tokens []struct{ ID, Kind string }
 	}
-	testenv.WaitFor(t, "64 exec tokens", func() bool {
-		out, _, err := w.run(nil, "tokens", "list", "--json")
-		if err != nil || json.Unmarshal([]byte(out), &tokens) != nil {
-			return false
+	if err := json.Unmarshal([]byte(w.must(nil, "tokens", "list", "--json")), &tokens); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, tk := range tokens.Tokens {
+		if tk.Kind == "exec" {
+			n++
 		}
-		n := 0
-		for _, tk := range tokens.Tokens {
-			if tk.Kind == "exec" {
-				n++
-			}
-		}
-		return n == holders
-	})
+	}
+	if n != holders {
+		t.Fatalf("%d exec tokens listed, want %d: %+v", n, holders, tokens.Tokens)
+	}
 	// Every ordinary slot is held: one more exec is refused, and says why.
 	_, errOut, err := w.run(nil, "exec", "--profile", "work", "--", "true")
 	if err == nil || !strings.Contains(errOut, "status, lock and token revocation") {

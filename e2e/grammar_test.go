@@ -107,6 +107,9 @@ func TestExecStatusesAndShell(t *testing.T) {
 	if exitCode(err) != 127 || !strings.Contains(errs, "mfad-no-such-command") {
 		t.Errorf("missing command: exit %d %q", exitCode(err), errs)
 	}
+	if _, errs, err := w.run(nil, "exec", "work", "--", "/no/such/dir/cmd"); exitCode(err) != 127 || !strings.Contains(errs, "cannot run /no/such/dir/cmd") {
+		t.Errorf("missing path: exit %d %q", exitCode(err), errs)
+	}
 	plain := filepath.Join(t.TempDir(), "not-executable")
 	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o600); err != nil {
 		t.Fatal(err)

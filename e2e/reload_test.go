@@ -61,6 +61,7 @@ func TestDaemonFollowsItsConfiguration(t *testing.T) {
 	if took := time.Since(added); took > 5*time.Second {
 		t.Fatalf("ops was served %v after the edit", took)
 	}
+	t.Logf("ops served %v after the edit", time.Since(added).Round(time.Millisecond))
 	// And one added to ~/.aws/config.
 	awsCfg := fmt.Sprintf("[profile audit]\nrole_arn = %s\nsource_profile = work\n", w.roleARN)
 	added = time.Now()

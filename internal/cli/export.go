@@ -27,7 +27,8 @@ func newExportCmd(app *App) *cobra.Command {
 		Long: `Print the profile's current session credentials with their expiry, for the few tools that
 read credentials only from environment variables or from a file:
 
-  env         AWS_ACCESS_KEY_ID=... lines (an env file: docker --env-file, systemd EnvironmentFile)
+  env         AWS_ACCESS_KEY_ID=... lines, with AWS_REGION when the profile sets one (an env
+              file: docker --env-file, systemd EnvironmentFile)
   export-env  export AWS_ACCESS_KEY_ID='...' lines, for eval in a POSIX shell
   json        the credential_process form (Version 1), with Expiration
   ini         a [PROFILE] section for a shared credentials file
@@ -52,15 +53,19 @@ The daemon must be running and the profile unlocked; mfad never waits for a code
 			if err != nil {
 				return err
 			}
-			_, name, err := app.configAndProfile(given)
+			cfg, name, err := app.configAndProfile(given)
 			if err != nil {
 				return err
+			}
+			region := ""
+			if p := cfg.Profiles[name]; p != nil {
+				region = p.Region
 			}
 			r, err := ask(ctx, app, (*ipc.Client).Credentials, ipc.CredentialsRequest{Profile: name})
 			if err != nil {
 				return err
 			}
-			if err := writeExport(cmd.OutOrStdout(), format, name, r); err != nil {
+			if err := writeExport(cmd.OutOrStdout(), format, name, region, r); err != nil {
 				return err
 			}
 			left := time.Until(r.Expiration).Round(time.Minute)
@@ -75,13 +80,16 @@ The daemon must be running and the profile unlocked; mfad never waits for a code
 }
 
 // writeExport prints credentials in one of the export formats.
-func writeExport(w io.Writer, format, profile string, r ipc.CredentialsReply) error {
+func writeExport(w io.Writer, format, profile, region string, r ipc.CredentialsReply) error {
 	exp := r.Expiration.UTC().Format(time.RFC3339)
 	vars := [][2]string{
 		{"AWS_ACCESS_KEY_ID", r.AccessKeyID},
 		{"AWS_SECRET_ACCESS_KEY", r.SecretAccessKey},
 		{"AWS_SESSION_TOKEN", r.SessionToken},
 		{"AWS_CREDENTIAL_EXPIRATION", exp},
+	}
+	if region != "" {
+		vars = append(vars, [2]string{"AWS_REGION", region}, [2]string{"AWS_DEFAULT_REGION", region})
 	}
 	var err error
 	switch format {

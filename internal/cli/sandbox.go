@@ -132,6 +132,10 @@ func (s *sandbox) extraVars(path string) [][2]string {
 		{"MFAD_KEYRING_FILE", ""},
 		{"MFAD_LISTEN", ""},
 		{"MFAD_STS_ENDPOINT", ""},
+		{"MFAD_IAM_ENDPOINT", ""},
+		{"MFAD_SIGNIN_ENDPOINT", ""},
+		{"MFAD_LOCK_ON_SLEEP", ""},
+		{"MFAD_LOCK_ON_SCREEN_LOCK", ""},
 	}
 	if s.shimDir != "" {
 		v = append(v, [2]string{"PATH", s.shimDir + string(os.PathListSeparator) + path})

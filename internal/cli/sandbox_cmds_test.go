@@ -130,10 +130,9 @@ func TestSandboxExportForTheAWSCLI(t *testing.T) {
 		t.Errorf("export warned %q; want a word that the copy is not refreshed", stderr)
 	}
 	vars := parseEnvFile(t, out)
-	if !strings.HasPrefix(vars["AWS_ACCESS_KEY_ID"], "ASIA") || vars["AWS_SESSION_TOKEN"] == "" || vars["AWS_CREDENTIAL_EXPIRATION"] == "" {
+	if !strings.HasPrefix(vars["AWS_ACCESS_KEY_ID"], "ASIA") || vars["AWS_SESSION_TOKEN"] == "" || vars["AWS_CREDENTIAL_EXPIRATION"] == "" || vars["AWS_REGION"] != "us-east-1" {
 		t.Fatalf("export printed %q", out)
 	}
-	vars["AWS_REGION"] = "us-east-1"
 	id := awsCLI(t, vars, "sts", "get-caller-identity", "--endpoint-url", w.sb.emu.URL, "--output", "json")
 	if !strings.Contains(id, ":user/sandbox-user") {
 		t.Fatalf("aws sts get-caller-identity with the exported credentials: %s", id)

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,7 +104,7 @@ sts_endpoint and lock_on_* take effect at the next start.`,
 				})
 			}()
 			defer func() { wcancel(); <-watched }()
-			return d.Run(ctx, daemon.RunOptions{RuntimeDir: dir, Listen: cfg.Listen})
+			return d.Run(ctx, daemon.RunOptions{RuntimeDir: dir, Listen: cfg.Listen, InstanceLock: instanceLock(app, dir)})
 		},
 	}
 }
@@ -176,6 +178,21 @@ func auditPath(app *App) string {
 	return filepath.Join(base, "mfad", "audit.log")
 }
 
+// instanceLock is the lock file a daemon serving runtime directory dir
+// holds, outside it: $XDG_STATE_HOME/mfad/daemon-HASH.lock
+// (~/.local/state/mfad), HASH naming the directory.
+func instanceLock(app *App, dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	base := app.getenv("XDG_STATE_HOME")
+	if base == "" || !filepath.IsAbs(base) {
+		base = filepath.Join(homeDir(app), ".local", "state")
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return filepath.Join(base, "mfad", "daemon-"+hex.EncodeToString(sum[:8])+".lock")
+}
+
 // shadowing lists variables that would take precedence over the container
 // credentials endpoint in SDKs' credential chains.
 func shadowing() []string {
@@ -208,7 +225,7 @@ func newEnvCmd(app *App) *cobra.Command {
 from the daemon (AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN and
 AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, AWS_REGION), and unset those that would take
 precedence (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE, ...).
-Each call issues a token for that profile, which ends when the process that runs mfad env
+Each call issues a token for that profile, which ends when the process that started mfad env
 exits — the shell of eval "$(mfad env)" — or with --pid PID when process PID exits; --pid 0
 keeps it until it is revoked. List and revoke tokens with ` + "`mfad tokens`" + `.`,
 		Example: `  eval "$(mfad env work)"          # bash, zsh
@@ -319,7 +336,8 @@ func newExecCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec [PROFILE | --profile P] [-- CMD [ARGS...]]",
 		Short: "Run a command, or a shell, with a profile's credentials from the daemon",
-		Long: `Run CMD with the variables of ` + "`mfad env`" + ` and without those that would shadow them. The
+		Long: `Run CMD with the variables of ` + "`mfad env`" + `, without those that would shadow them, and
+without MFAD_FILE_PASSPHRASE (no program mfad starts gets the keystore's passphrase). The
 token CMD gets is valid for this profile only and is revoked when CMD exits. Signals are
 passed on to CMD, and mfad exits with CMD's status: 127 when CMD is not found, 126 when
 it cannot be run, as shells do.
@@ -563,7 +581,7 @@ func (h *tokenHolder) close() {
 func runChild(app *App, args []string, env []string) error {
 	path, err := lookPathIn(args[0], envValue(env, "PATH"))
 	if err != nil {
-		return &exitError{code: notRunnableStatus(err), err: fmt.Errorf("cannot run %s: %w", args[0], err)}
+		return &exitError{code: notRunnableStatus(err), err: fmt.Errorf("cannot run %w", err)}
 	}
 	child := exec.Command(path, args[1:]...)
 	child.Args[0] = args[0]
@@ -833,7 +851,11 @@ func lookPathIn(file, path string) (string, error) {
 		if err == nil {
 			return p, nil
 		}
-		if fi, serr := os.Stat(file); serr == nil && (fi.IsDir() || fi.Mode()&0o111 == 0) {
+		fi, serr := os.Stat(file)
+		switch {
+		case errors.Is(serr, fs.ErrNotExist):
+			return "", fmt.Errorf("%s: %w", file, fs.ErrNotExist)
+		case serr == nil && (fi.IsDir() || fi.Mode()&0o111 == 0):
 			return "", fmt.Errorf("%s: %w", file, fs.ErrPermission)
 		}
 		return "", err

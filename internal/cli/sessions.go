@@ -16,6 +16,7 @@ import (
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/ipc"
+	"github.com/c0950fac/mfad/keystore"
 	"github.com/c0950fac/mfad/session"
 )
 
@@ -169,6 +170,9 @@ func (a *App) openDaemonKeystore(ctx context.Context, c *ipc.Client) error {
 		return nil
 	}
 	file := st.KeystoreFile
+	if f, ok := a.Stdin.(*os.File); ok && isTerminal(f) && a.getenv(keystore.PassphraseEnv) == "" {
+		fmt.Fprintf(a.Stderr, "The daemon waits for the passphrase of its keystore file %s.\n", file)
+	}
 	pass, err := a.passphrase(file)(ctx)
 	if err != nil {
 		return fmt.Errorf("the daemon waits for the passphrase of its keystore file: %w", err)
