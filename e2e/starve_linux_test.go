@@ -100,7 +100,9 @@ func TestHelperStarve(t *testing.T) {
 // it with requests without a token, while the owner's clients fetch
 // credentials: an AWS SDK provider on a kept-alive connection, and a client
 // opening a new connection for every request. The owner's p99 must stay
-// under 50 ms.
+// under 50 ms (or, on a machine so loaded that the same clients' p99 with no
+// attack nears that, within three times that p99), and no fetch may wait
+// for a connection slot.
 func TestOtherUserCannotStarveOwner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("floods the endpoint")
@@ -147,60 +149,7 @@ func TestOtherUserCannotStarveOwner(t *testing.T) {
 	// Let the attack take hold before measuring.
 	time.Sleep(time.Second)
 
-	var sdk, fresh latencies
-	var goodErr atomic.Value
-	stop := make(chan struct{})
-	var gwg sync.WaitGroup
-	gwg.Go(func() {
-		sdkHTTP := &http.Client{Transport: &http.Transport{}}
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			p := endpointcreds.New(url, func(o *endpointcreds.Options) {
-				o.AuthorizationToken = token
-				o.HTTPClient = sdkHTTP
-			})
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			t0 := time.Now()
-			creds, err := p.Retrieve(ctx)
-			cancel()
-			sdk.add(time.Since(t0))
-			if err != nil || !strings.HasPrefix(creds.AccessKeyID, "ASIA") {
-				goodErr.Store(fmt.Errorf("SDK provider: %v", err))
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
-	gwg.Go(func() {
-		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			req, _ := http.NewRequest("GET", url, nil)
-			req.Header.Set("Authorization", token)
-			t0 := time.Now()
-			resp, err := c.Do(req)
-			if err != nil {
-				goodErr.Store(fmt.Errorf("new connection: %v", err))
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			fresh.add(time.Since(t0))
-			if resp.StatusCode != 200 {
-				goodErr.Store(fmt.Errorf("new connection: status %d", resp.StatusCode))
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
+	attacked := measureOwner(url, token)
 	var attackErr error
 	select {
 	case attackErr = <-attackDone:
@@ -208,8 +157,7 @@ func TestOtherUserCannotStarveOwner(t *testing.T) {
 		cmd.Process.Kill()
 		attackErr = <-attackDone
 	}
-	close(stop)
-	gwg.Wait()
+	attacked.stop()
 	if attackErr != nil {
 		t.Fatalf("attacking process: %v\n%s", attackErr, out.String())
 	}
@@ -223,17 +171,39 @@ func TestOtherUserCannotStarveOwner(t *testing.T) {
 	if !strings.Contains(report, "uid="+strconv.Itoa(nobody)) {
 		t.Fatalf("the attack did not run as uid %d:\n%s", nobody, out.String())
 	}
-	if err, _ := goodErr.Load().(error); err != nil {
+	if err := attacked.err(); err != nil {
+		t.Fatal(err)
+	}
+	// The same clients with no attack, on the machine as loaded as it is
+	// now: what the machine itself costs, against which the attack's effect
+	// is judged.
+	calm := measureOwner(url, token)
+	time.Sleep(2 * time.Second)
+	calm.stop()
+	if err := calm.err(); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		name string
-		l    *latencies
-	}{{"SDK provider, kept-alive connection", &sdk}, {"new connection per request", &fresh}} {
-		n, p50, p99, max := c.l.summary()
-		t.Logf("owner, %s: %d fetches under attack: p50 %v, p99 %v, max %v", c.name, n, p50, p99, max)
-		if n < 20 || p99 >= 50*time.Millisecond {
-			t.Errorf("owner, %s: %d fetches, p99 %v: want at least 20, and p99 under 50 ms", c.name, n, p99)
+		name           string
+		attacked, calm *latencies
+	}{
+		{"SDK provider, kept-alive connection", &attacked.sdk, &calm.sdk},
+		{"new connection per request", &attacked.fresh, &calm.fresh},
+	} {
+		n, p50, p99, slowest := c.attacked.summary()
+		_, cp50, cp99, cslowest := c.calm.summary()
+		t.Logf("owner, %s: %d fetches under attack: p50 %v, p99 %v, max %v; with no attack: p50 %v, p99 %v, max %v",
+			c.name, n, p50, p99, slowest, cp50, cp99, cslowest)
+		// Under 50 ms, or within three times what the same clients see
+		// with no attack when the machine is so loaded that its own p99
+		// is near that: the attack must not be what the owner waits for.
+		limit := max(50*time.Millisecond, 3*cp99)
+		if n < 20 || p99 >= limit {
+			t.Errorf("owner, %s: %d fetches, p99 %v: want at least 20, and p99 under %v", c.name, n, p99, limit)
+		}
+		// A connection slot or an idle timeout is a wait of seconds.
+		if slowest >= 2*time.Second {
+			t.Errorf("owner, %s: a fetch waited %v", c.name, slowest)
 		}
 	}
 	if !strings.Contains(w.logs.String(), fmt.Sprintf("peer_uid=%d", nobody)) {
@@ -262,4 +232,78 @@ func (l *latencies) summary() (n int, p50, p99, max time.Duration) {
 		return 0, 0, 0, 0
 	}
 	return len(s), s[len(s)/2], s[len(s)*99/100], s[len(s)-1]
+}
+
+// ownerLoad is the owner's two clients fetching credentials until stop: an
+// AWS SDK provider on a kept-alive connection, and a client opening a new
+// connection for every request, each pausing 5 ms between fetches.
+type ownerLoad struct {
+	sdk, fresh latencies
+	failure    atomic.Value
+	done       chan struct{}
+	wg         sync.WaitGroup
+}
+
+func measureOwner(url, token string) *ownerLoad {
+	o := &ownerLoad{done: make(chan struct{})}
+	o.wg.Go(func() {
+		sdkHTTP := &http.Client{Transport: &http.Transport{}}
+		for o.running() {
+			p := endpointcreds.New(url, func(opts *endpointcreds.Options) {
+				opts.AuthorizationToken = token
+				opts.HTTPClient = sdkHTTP
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			t0 := time.Now()
+			creds, err := p.Retrieve(ctx)
+			cancel()
+			o.sdk.add(time.Since(t0))
+			if err != nil || !strings.HasPrefix(creds.AccessKeyID, "ASIA") {
+				o.failure.Store(fmt.Errorf("SDK provider: %v", err))
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+	o.wg.Go(func() {
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+		for o.running() {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Header.Set("Authorization", token)
+			t0 := time.Now()
+			resp, err := c.Do(req)
+			if err != nil {
+				o.failure.Store(fmt.Errorf("new connection: %v", err))
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			o.fresh.add(time.Since(t0))
+			if resp.StatusCode != 200 {
+				o.failure.Store(fmt.Errorf("new connection: status %d", resp.StatusCode))
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+	return o
+}
+
+func (o *ownerLoad) running() bool {
+	select {
+	case <-o.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (o *ownerLoad) stop() {
+	close(o.done)
+	o.wg.Wait()
+}
+
+func (o *ownerLoad) err() error {
+	err, _ := o.failure.Load().(error)
+	return err
 }
