@@ -148,10 +148,12 @@ func TestNothingFresherIsNotSuccess(t *testing.T) {
 }
 
 // TestFetchesDuringASlowRenewalNeverWait: 1,000 HTTP clients fetch, each
-// on its own connection, while a renewal takes 2 seconds at STS. They are
-// served the held credentials at once: one STS call, no error, p99 under
-// 100 ms. The role sessions last 120 seconds, so the renewal is due at half
-// their life.
+// on its own connection, while a renewal is held at STS. Every one of them
+// is served the held credentials while STS still has not answered — no
+// client waits on STS, whatever the machine's load — and the renewal is one
+// STS call. The role sessions last 120 seconds, so the renewal is due at
+// half their life. The latencies are logged; docs/benchmarks.md records
+// them.
 func TestFetchesDuringASlowRenewalNeverWait(t *testing.T) {
 	const clients = 1000
 	e := testenv.New(t)
@@ -227,8 +229,10 @@ func TestFetchesDuringASlowRenewalNeverWait(t *testing.T) {
 	old, _ := d.Credentials(ctx, "admin")
 
 	before := e.Count("AssumeRole")
-	e.Emu.SetLatency(2 * time.Second)
-	// The renewal falls due: it starts in the background and takes 2 s.
+	release := e.Emu.Hold()
+	t.Cleanup(release)
+	// The renewal falls due: it starts in the background, and STS does not
+	// answer it until the clients are all served.
 	e.Clock.Set(p.renewAt)
 	if !p.kicked.Load() {
 		t.Fatal("no renewal started")
@@ -267,6 +271,8 @@ func TestFetchesDuringASlowRenewalNeverWait(t *testing.T) {
 	wg.Wait()
 	during := time.Since(renewing)
 	measuring.Store(false)
+	stillRenewing := p.kicked.Load()
+	release()
 	quiet(t, p)
 	slices.Sort(lat)
 	smu.Lock()
@@ -276,7 +282,7 @@ func TestFetchesDuringASlowRenewalNeverWait(t *testing.T) {
 		t.Fatalf("the endpoint answered %d requests, want %d", len(served), clients)
 	}
 	p99 := served[clients*99/100]
-	t.Logf("%d fetches during a 2 s renewal, answered by the endpoint in p50 %v, p99 %v, max %v; seen by the clients in p50 %v, p99 %v, max %v; all done %v after it started; %d got the renewed credentials",
+	t.Logf("%d fetches during a renewal held at STS, answered by the endpoint in p50 %v, p99 %v, max %v; seen by the clients in p50 %v, p99 %v, max %v; all done %v after it started; %d got the renewed credentials",
 		clients, served[clients/2], p99, served[clients-1], lat[clients/2], lat[clients*99/100], lat[clients-1], during, fresh.Load())
 	if n := failures.Load(); n != 0 {
 		t.Errorf("%d fetches failed", n)
@@ -287,15 +293,15 @@ func TestFetchesDuringASlowRenewalNeverWait(t *testing.T) {
 	if n := e.Count("AssumeRole") - before; n != 1 {
 		t.Errorf("%d AssumeRole calls, want 1", n)
 	}
-	if during >= 2*time.Second {
-		t.Errorf("the fetches took %v: they waited for the renewal", during)
+	// STS answered nothing until every client was served: none waited on it.
+	if !stillRenewing {
+		t.Errorf("the renewal ended before STS answered it")
 	}
-	if p99 >= 100*time.Millisecond {
-		t.Errorf("the endpoint answered in p99 %v, want under 100 ms", p99)
+	if n := fresh.Load(); n != 0 {
+		t.Errorf("%d fetches got credentials STS had not yet issued", n)
 	}
-	// However loaded the machine, no client waited for the 2 s renewal.
-	if max := lat[clients-1]; max >= time.Second {
-		t.Errorf("a client waited %v", max)
+	if c, _ := d.Credentials(ctx, "admin"); c.AccessKeyID == old.AccessKeyID {
+		t.Errorf("the renewal released by STS did not replace the credentials")
 	}
 }
 

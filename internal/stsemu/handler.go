@@ -38,13 +38,13 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	)
 	if aerr == nil {
 		e.mu.Lock()
-		latency := e.latency
+		latency, held := e.latency, e.held
 		e.mu.Unlock()
 		f, ok := e.takeFault(call.Action)
 		if ok {
 			latency += f.Latency
 		}
-		if latency > 0 && !waitLatency(r.Context(), latency) {
+		if !e.waitHeld(r.Context(), held) || latency > 0 && !waitLatency(r.Context(), latency) {
 			call.Time = e.Now()
 			call.Status = statusClientClosed
 			e.record(r.Context(), call)
@@ -111,6 +111,22 @@ func readParams(w http.ResponseWriter, r *http.Request) ([]byte, url.Values, *ap
 		params[k] = append(params[k], v...)
 	}
 	return body, params, nil
+}
+
+// waitHeld waits until held is closed (at once when it is nil); false when
+// ctx ends first.
+func (e *Emulator) waitHeld(ctx context.Context, held <-chan struct{}) bool {
+	if held == nil {
+		return true
+	}
+	e.waiting.Add(1)
+	defer e.waiting.Add(-1)
+	select {
+	case <-held:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func waitLatency(ctx context.Context, d time.Duration) bool {

@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -198,6 +199,10 @@ type Emulator struct {
 	lifetimes map[string]time.Duration
 	// latency delays every response.
 	latency time.Duration
+	// held, while not nil, holds every response until it is closed.
+	held chan struct{}
+	// waiting counts the requests being held.
+	waiting atomic.Int32
 	// offset is added to the clock: STS's time differs from the caller's.
 	offset time.Duration
 }
@@ -226,6 +231,30 @@ func (e *Emulator) SetLatency(d time.Duration) {
 	defer e.mu.Unlock()
 	e.latency = d
 }
+
+// Hold holds every response, from this call on, until release is called
+// (or the request's context ends): an STS that answers only when the test
+// says so. Requests that arrive after release are answered at once.
+func (e *Emulator) Hold() (release func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	held := make(chan struct{})
+	e.held = held
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			e.mu.Lock()
+			if e.held == held {
+				e.held = nil
+			}
+			e.mu.Unlock()
+			close(held)
+		})
+	}
+}
+
+// Waiting returns how many requests Hold is holding now.
+func (e *Emulator) Waiting() int { return int(e.waiting.Load()) }
 
 // SetClockOffset makes the emulator's clock run d ahead of its Now option
 // (behind when negative): a caller whose clock is off by -d. Every time

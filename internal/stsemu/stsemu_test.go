@@ -21,6 +21,7 @@ import (
 	"github.com/pquerna/otp"
 
 	"github.com/c0950fac/mfad/internal/stsemu"
+	"github.com/c0950fac/mfad/internal/testenv"
 )
 
 var (
@@ -906,6 +907,24 @@ func TestShortLifetimesLatencyAndClockOffset(t *testing.T) {
 		t.Fatalf("latency not applied: %v", d)
 	}
 	env.srv.SetLatency(0)
+
+	// A held STS answers nothing until it is released.
+	release := env.srv.Hold()
+	answered := make(chan error, 1)
+	go func() {
+		_, err := env.userClient(u).GetCallerIdentity(ctx(t), nil)
+		answered <- err
+	}()
+	testenv.WaitFor(t, "the held call to arrive", func() bool { return env.srv.Waiting() == 1 })
+	select {
+	case err := <-answered:
+		t.Fatalf("a held STS answered: %v", err)
+	default:
+	}
+	release()
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
 
 	// STS's clock 45 minutes behind the caller's: a request signed with the
 	// caller's time is refused, with STS's time in the Date header...
