@@ -12,5 +12,6 @@ func heldLimit() int {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
 		return 0
 	}
-	return int(min(uint64(maxHeld), r.Cur/4))
+	// Rlimit.Cur is unsigned on most systems and signed on FreeBSD.
+	return int(min(uint64(maxHeld), uint64(r.Cur)/4))
 }

@@ -117,11 +117,13 @@ func TestDaemonFollowsItsConfiguration(t *testing.T) {
 	}
 
 	// SIGHUP reads the files again too (here: nothing changed).
-	w.daemon.Process.Signal(sighup())
-	testenv.WaitFor(t, "the SIGHUP reload", func() bool {
-		return strings.Contains(w.logs.String(), "SIGHUP: reading the configuration again")
-	})
-	if code := fetch("work"); code != 200 {
-		t.Fatalf("work after SIGHUP: %d", code)
+	if sig := sighup(); sig != nil {
+		w.daemon.Process.Signal(sig)
+		testenv.WaitFor(t, "the SIGHUP reload", func() bool {
+			return strings.Contains(w.logs.String(), "SIGHUP: reading the configuration again")
+		})
+		if code := fetch("work"); code != 200 {
+			t.Fatalf("work after SIGHUP: %d", code)
+		}
 	}
 }
