@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -13,12 +14,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/c0950fac/mfad/configs"
 	"github.com/c0950fac/mfad/ipc"
@@ -382,37 +382,35 @@ func addProfileFlag(cmd *cobra.Command, p *string, def string) {
 // profileDefaults describes pickProfile's defaults for --help.
 const profileDefaults = "$MFAD_PROFILE, else the only one, else default"
 
-func newVersionCmd(app *App) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print mfad's version and build information",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := Version
-			bi, ok := debug.ReadBuildInfo()
-			if v == "" && ok {
-				v = bi.Main.Version
-			}
-			if v == "" {
-				v = "(devel)"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "mfad %s\n", v)
-			if ok {
-				fmt.Fprintf(cmd.OutOrStdout(), "go: %s\n", bi.GoVersion)
-				var keys []string
-				settings := map[string]string{}
-				for _, s := range bi.Settings {
-					if strings.HasPrefix(s.Key, "vcs.") || s.Key == "GOOS" || s.Key == "GOARCH" {
-						settings[s.Key] = s.Value
-						keys = append(keys, s.Key)
-					}
-				}
-				sort.Strings(keys)
-				for _, k := range keys {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", k, settings[k])
-				}
-			}
-			return nil
-		},
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+func homeDir(app *App) string {
+	if h := app.getenv("HOME"); h != "" {
+		return h
 	}
+	h, _ := os.UserHomeDir()
+	return h
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// confirm asks a yes/no question on the terminal.
+func (a *App) confirm(q string) (bool, error) {
+	if f, ok := a.Stdin.(*os.File); !ok || !isTerminal(f) {
+		return false, errors.New("no terminal to confirm on: use --force")
+	}
+	fmt.Fprint(a.Stderr, q)
+	line, err := bufio.NewReader(a.Stdin).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return false, err
+	}
+	line = strings.ToLower(strings.TrimSpace(line))
+	return line == "y" || line == "yes", nil
 }
