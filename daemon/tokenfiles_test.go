@@ -127,3 +127,37 @@ func TestTokensDroppedAfterLongDowntimeOrNewAddress(t *testing.T) {
 		})
 	}
 }
+
+// Recording a token's holder or file while other goroutines list and check
+// tokens (as `mfad tokens list` and the endpoint do) changes no entry they
+// hold: run with -race.
+func TestTokenUpdatesDoNotRaceReaders(t *testing.T) {
+	r := newTokenRegistry()
+	tok, err := r.issue(TokenEnv, "work", "", time.Unix(1e9, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= 1000; i++ {
+			r.setWatch(tok.ID, i)
+			r.setFile(tok.ID, "f")
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			l := r.list()
+			if len(l) != 1 || l[0].WatchPID != 1000 || l[0].File != "f" || r.check(tok.Value) == nil {
+				t.Fatalf("after the updates: %+v", l)
+			}
+			return
+		default:
+			_ = r.list()
+			if e := r.check(tok.Value); e == nil || e.Profile != "work" {
+				t.Fatalf("check: %+v", e)
+			}
+		}
+	}
+}

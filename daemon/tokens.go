@@ -121,20 +121,32 @@ func (r *tokenRegistry) restore(t Token, value string) bool {
 
 // setWatch records the holder process of id.
 func (r *tokenRegistry) setWatch(id string, pid int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if e, ok := (*r.m.Load())[id]; ok {
-		e.WatchPID = pid
-	}
+	r.update(id, func(t *Token) { t.WatchPID = pid })
 }
 
 // setFile records the token file of id.
 func (r *tokenRegistry) setFile(id, file string) {
+	r.update(id, func(t *Token) { t.File = file })
+}
+
+// update changes id's entry. Readers hold entries without the lock, so the
+// entry is replaced by a changed copy, never written in place.
+func (r *tokenRegistry) update(id string, change func(*Token)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e, ok := (*r.m.Load())[id]; ok {
-		e.File = file
+	old := *r.m.Load()
+	e, ok := old[id]
+	if !ok {
+		return
 	}
+	c := *e
+	change(&c.Token)
+	m := make(map[string]*tokenEntry, len(old))
+	for k, v := range old {
+		m[k] = v
+	}
+	m[id] = &c
+	r.m.Store(&m)
 }
 
 // revoke removes a token; it reports whether it existed.

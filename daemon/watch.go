@@ -38,6 +38,9 @@ func (d *Daemon) watchRuntime(ctx context.Context, dir string, ctl *relistener, 
 	want := ctl.fi
 	ctl.mu.Unlock()
 	next := first
+	// vanished counts the checks in a row whose recreation failed because
+	// the directory vanished again while it was being recreated.
+	vanished := 0
 	for {
 		if !d.sleepUntil(ctx, next) {
 			return nil
@@ -58,26 +61,48 @@ func (d *Daemon) watchRuntime(ctx context.Context, dir string, ctl *relistener, 
 			what = fmt.Sprint(missing)
 		}
 		d.log.Warn("the runtime directory lost its files; recreating them", "dir", dir, "gone", what)
-		if err != nil || !os.SameFile(fi, want) {
-			if err := ipc.EnsureRuntimeDir(dir); err != nil {
-				return d.runtimeLost(dir, err)
+		socketGone := err != nil || !os.SameFile(fi, want)
+		if err := d.recreateRuntime(dir, sock, ctl, socketGone, &want); err != nil {
+			// Removed again half-way (a cleaner still at work): the next
+			// check starts over. Anything else — another daemon's socket,
+			// a directory that is not ours — stops the daemon at once.
+			if errors.Is(err, fs.ErrNotExist) && vanished < runtimeVanishedRetries {
+				vanished++
+				d.log.Warn("the runtime directory vanished again while being recreated; trying again", "dir", dir, "err", err)
+				continue
 			}
-			ln, err := ipc.Listen(sock)
-			if err != nil {
-				return d.runtimeLost(dir, err)
-			}
-			if err := ctl.swap(ln); err != nil {
-				return d.runtimeLost(dir, err)
-			}
-			ctl.mu.Lock()
-			want = ctl.fi
-			ctl.mu.Unlock()
-		}
-		if err := d.publish(dir); err != nil {
 			return d.runtimeLost(dir, err)
 		}
+		vanished = 0
 		d.log.Info("recreated the runtime directory: the CLI reaches the daemon again", "dir", dir, "socket", sock)
 	}
+}
+
+// runtimeVanishedRetries is how many checks in a row may find the runtime
+// directory removed again while it was being recreated before the daemon
+// stops.
+const runtimeVanishedRetries = 5
+
+// recreateRuntime recreates the runtime directory and, when socketGone, a
+// control socket in place of the old one (want is then updated to it), and
+// writes the published files again.
+func (d *Daemon) recreateRuntime(dir, sock string, ctl *relistener, socketGone bool, want *fs.FileInfo) error {
+	if socketGone {
+		if err := ipc.EnsureRuntimeDir(dir); err != nil {
+			return err
+		}
+		ln, err := ipc.Listen(sock)
+		if err != nil {
+			return err
+		}
+		if err := ctl.swap(ln); err != nil {
+			return err
+		}
+		ctl.mu.Lock()
+		*want = ctl.fi
+		ctl.mu.Unlock()
+	}
+	return d.publish(dir)
 }
 
 // runtimeLost logs why the daemon stops after losing its runtime directory

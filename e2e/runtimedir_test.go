@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +19,7 @@ func TestRuntimeDirRemoved(t *testing.T) {
 	w := newWorld(t)
 	w.startDaemon()
 	pid := w.daemon.Process.Pid
-	if err := os.RemoveAll(w.runDir); err != nil {
-		t.Fatal(err)
-	}
+	removeAtOnce(t, w.runDir)
 	removed := time.Now()
 	for {
 		out, _, err := w.run(nil, "status", "--json")
@@ -35,9 +34,7 @@ func TestRuntimeDirRemoved(t *testing.T) {
 	t.Logf("the CLI reached the daemon again %v after the removal", time.Since(removed).Round(time.Millisecond))
 
 	// A second daemon started in the gap: one of the two stops.
-	if err := os.RemoveAll(w.runDir); err != nil {
-		t.Fatal(err)
-	}
+	removeAtOnce(t, w.runDir)
 	removed = time.Now()
 	second := exec.Command(w.bin, "daemon")
 	second.Env = w.env
@@ -72,4 +69,22 @@ func TestRuntimeDirRemoved(t *testing.T) {
 		out, _, err := w.run(nil, "status", "--json")
 		return err == nil && strings.Contains(out, fmt.Sprintf(`"pid": %d`, live.Process.Pid))
 	})
+}
+
+// removeAtOnce makes dir vanish in one step, as `rm -rf` by another program
+// or a tmpfs cleaner would from the daemon's point of view, and deletes it:
+// renamed away first, so that a daemon recreating it meanwhile cannot make
+// the deletion fail half-way.
+func removeAtOnce(t *testing.T, dir string) {
+	t.Helper()
+	gone, err := os.MkdirTemp(filepath.Dir(dir), "gone-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir, filepath.Join(gone, "run")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(gone); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -19,24 +19,42 @@ func TestChildrenGetNoSecret(t *testing.T) {
 	w := newWorldBackend(t, "file")
 	dir := t.TempDir()
 	envFile := filepath.Join(dir, "mfa-process-env")
+	codeFile := filepath.Join(dir, "code")
 	script := filepath.Join(dir, "ykman")
-	// The daemon asks mfa_process for a code half-way through the 1-minute
-	// window (mfa_max_age 1m, mfa_lead 58s, but never sooner than half the
-	// session's useful life); it records its environment and prints no
-	// code.
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nenv > "+envFile+".tmp && mv "+envFile+".tmp "+envFile+"\necho no code\n"), 0o700); err != nil {
+	// mfa_process records its environment and prints the code the test
+	// left for it. The profile is unlocked through it, so the daemon runs
+	// it at once: no code was used for the device before, hence no TOTP
+	// step to wait for.
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nenv > "+envFile+".tmp && mv "+envFile+".tmp "+envFile+"\ncat "+codeFile+"\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := os.ReadFile(w.cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	withProcess := strings.Replace(string(cfg), "  work:\n", "  work:\n    mfa_source: process\n    mfa_process: "+script+"\n    mfa_max_age: 1m\n    mfa_lead: 58s\n", 1)
+	withProcess := strings.Replace(string(cfg), "  work:\n", "  work:\n    mfa_source: process\n    mfa_process: "+script+"\n", 1)
 	if err := os.WriteFile(w.cfgPath, []byte(withProcess), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	w.startDaemon()
-	w.addAndUnlock()
+	defer func() {
+		if t.Failed() {
+			t.Log(w.logs.String())
+		}
+	}()
+	w.must([]byte(w.user.AccessKeyID+"\n"+w.user.SecretAccessKey+"\n"), "add", "work")
+	code := w.emu.Code(w.user, time.Now())
+	w.secrets = append(w.secrets, code)
+	if err := os.WriteFile(codeFile, []byte(code+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := w.must(nil, "unlock", "work"); !strings.Contains(out, "Unlocked work") {
+		t.Fatalf("unlock through mfa_process said %q", out)
+	}
+	env, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatalf("the profile was unlocked but mfa_process left no record of its environment: %v", err)
+	}
 
 	out := w.must(nil, "exec", "--profile", "work", "--", "env")
 	if !strings.Contains(out, "AWS_CONTAINER_AUTHORIZATION_TOKEN=") {
@@ -44,24 +62,6 @@ func TestChildrenGetNoSecret(t *testing.T) {
 	}
 	if strings.Contains(out, passphraseVar) {
 		t.Error("an `mfad exec` child inherited MFAD_FILE_PASSPHRASE")
-	}
-
-	var env []byte
-	defer func() {
-		if t.Failed() {
-			t.Log(w.logs.String())
-		}
-	}()
-	// mfa_process runs once the window is due and the 30-second step of
-	// the code used to unlock has passed (a code is never asked for twice
-	// in one step).
-	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if env, err = os.ReadFile(envFile); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the daemon did not run mfa_process within 45 s")
-		}
 	}
 	if !strings.Contains(string(env), "MFAD_PROFILE=work") {
 		t.Fatalf("mfa_process environment lacks MFAD_PROFILE:\n%s", env)
