@@ -23,6 +23,8 @@ type ptySession struct {
 	in   func(string)
 	cmd  *exec.Cmd
 	term *os.File
+	// read is closed once everything the program wrote has been read.
+	read chan struct{}
 }
 
 func (w *world) onTerminal(args ...string) *ptySession {
@@ -32,9 +34,10 @@ func (w *world) onTerminal(args ...string) *ptySession {
 	cmd.Env = w.env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = terminal, terminal, terminal
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-	s := &ptySession{t: w.t, cmd: cmd, term: terminal}
+	s := &ptySession{t: w.t, cmd: cmd, term: terminal, read: make(chan struct{})}
 	s.in = func(line string) { controller.WriteString(line + "\n") }
 	go func() {
+		defer close(s.read)
 		buf := make([]byte, 4096)
 		for {
 			n, err := controller.Read(buf)
@@ -94,17 +97,27 @@ func (s *ptySession) screen() string {
 	return s.out.String()
 }
 
+// wait waits for the program to end and for all it wrote to be read: the
+// terminal end is closed, so that the controller reads what the terminal
+// still buffers and then an end (EIO). The screen is then complete.
 func (s *ptySession) wait() error {
 	done := make(chan error, 1)
 	go func() { done <- s.cmd.Wait() }()
+	var err error
 	select {
-	case err := <-done:
-		return err
+	case err = <-done:
 	case <-time.After(30 * time.Second):
 		s.cmd.Process.Kill()
 		s.t.Fatalf("mfad did not finish; the terminal shows %q", s.screen())
 		return nil
 	}
+	s.term.Close()
+	select {
+	case <-s.read:
+	case <-time.After(15 * time.Second):
+		s.t.Fatalf("the terminal's output was never all read; it shows %q", s.screen())
+	}
+	return err
 }
 
 func TestTerminalPrompts(t *testing.T) {
