@@ -193,7 +193,11 @@ func (h *tokenHolder) hold(ctx context.Context) {
 			return
 		}
 		if !h.reattach(ctx) {
-			fmt.Fprintln(h.app.Stderr, "mfad exec: lost the daemon; the command's credentials will not be renewed")
+			// A command that ended while the daemon was away lost
+			// nothing: only a command still running is told.
+			if !h.isClosed() && ctx.Err() == nil {
+				fmt.Fprintln(h.app.Stderr, "mfad exec: lost the daemon; the command's credentials will not be renewed")
+			}
 			return
 		}
 	}
