@@ -169,10 +169,14 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	go func() { errc <- is.Serve(ictx, ctl) }()
 	// If the runtime directory or the socket vanish, they are recreated,
 	// or the daemon stops: it never serves unreachable by the CLI.
+	// The first check's deadline is set before Ready: a check is due
+	// runtimeCheckEvery after the daemon is up, however late the watcher
+	// goroutine starts.
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
+	firstCheck := d.clock.Now().Add(runtimeCheckEvery)
 	go func() {
-		if err := d.watchRuntime(wctx, o.RuntimeDir, ctl); err != nil {
+		if err := d.watchRuntime(wctx, o.RuntimeDir, ctl, firstCheck); err != nil {
 			errc <- err
 		}
 	}()

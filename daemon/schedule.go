@@ -74,12 +74,10 @@ func (d *Daemon) scheduleLocked(k *keyState, now time.Time) {
 	if k.timer != nil {
 		k.timer.Stop()
 	}
-	wait := next.Sub(now)
-	if wait < 0 {
-		wait = 0
-	}
+	// Armed at the deadline itself, not after next-now: the clock may have
+	// moved since now was read, and the timer must not fire that much later.
 	k.timerAt = next
-	k.timer = d.clock.AfterFunc(wait, func() { d.service(k) })
+	k.timer = d.clock.At(next, func() { d.service(k) })
 }
 
 // service does what is due for k and re-arms its timer.

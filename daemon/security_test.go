@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -350,29 +349,6 @@ func otherLast(s string) string {
 	return s[:len(s)-1] + "A"
 }
 
-// latencies records the durations of a good client's requests.
-type latencies struct {
-	mu  sync.Mutex
-	all []time.Duration
-}
-
-func (l *latencies) add(d time.Duration) {
-	l.mu.Lock()
-	l.all = append(l.all, d)
-	l.mu.Unlock()
-}
-
-func (l *latencies) summary() (n int, p50, p99, max time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := slices.Clone(l.all)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0, 0, 0, 0
-	}
-	return len(s), s[len(s)/2], s[len(s)*99/100], s[len(s)-1]
-}
-
 // TestBadTokenFloodDoesNotDelayGoodClients floods the endpoint with 10,000
 // requests carrying missing or wrong tokens, from many goroutines, while
 // good clients keep fetching: an AWS SDK endpoint provider on a kept-alive
@@ -440,7 +416,7 @@ func TestBadTokenFloodDoesNotDelayGoodClients(t *testing.T) {
 	}()
 
 	// Good clients, until the flood is over.
-	var sdk, fresh latencies
+	var sdk, fresh testenv.Latencies
 	sdkHTTP := &http.Client{Transport: &http.Transport{}} // kept alive, as the SDK's own
 	var gwg sync.WaitGroup
 	var goodErr atomic.Value
@@ -456,7 +432,7 @@ func TestBadTokenFloodDoesNotDelayGoodClients(t *testing.T) {
 			t0 := time.Now()
 			creds, err := p.Retrieve(ctx)
 			cancel()
-			sdk.add(time.Since(t0))
+			sdk.Add(time.Since(t0))
 			if err != nil || !strings.HasPrefix(creds.AccessKeyID, "ASIA") {
 				goodErr.Store(fmt.Errorf("SDK provider: %v", err))
 				return
@@ -477,7 +453,7 @@ func TestBadTokenFloodDoesNotDelayGoodClients(t *testing.T) {
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			fresh.add(time.Since(t0))
+			fresh.Add(time.Since(t0))
 			if resp.StatusCode != 200 {
 				goodErr.Store(fmt.Errorf("fresh connection: status %d", resp.StatusCode))
 				return
@@ -494,9 +470,9 @@ func TestBadTokenFloodDoesNotDelayGoodClients(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name string
-		l    *latencies
+		l    *testenv.Latencies
 	}{{"SDK provider, kept-alive connection", &sdk}, {"new connection per request", &fresh}} {
-		n, p50, p99, max := c.l.summary()
+		n, p50, p99, max := c.l.Summary()
 		t.Logf("%s: %d requests during a %d-request flood of %v: p50 %v, p99 %v, max %v", c.name, n, total, took.Round(time.Millisecond), p50, p99, max)
 		if n == 0 || max > time.Second {
 			t.Errorf("%s: %d requests, slowest %v: want every one well under the SDK's 5 s timeout", c.name, n, max)

@@ -28,17 +28,28 @@ const runtimeCheckEvery = time.Second
 // again. When that fails (another daemon has taken the directory, say) it
 // returns the error: the daemon must then stop rather than serve
 // unreachable. The connections already open on the old socket are kept.
-func (d *Daemon) watchRuntime(ctx context.Context, dir string, ctl *relistener) error {
+//
+// The first check is due at first; each next one runtimeCheckEvery after
+// the one before, by deadline, so that a check falls due on time however
+// long the previous one took to start.
+func (d *Daemon) watchRuntime(ctx context.Context, dir string, ctl *relistener, first time.Time) error {
 	sock := ipc.SocketPath(dir)
 	ctl.mu.Lock()
 	want := ctl.fi
 	ctl.mu.Unlock()
+	next := first
 	// vanished counts the checks in a row whose recreation failed because
 	// the directory vanished again while it was being recreated.
 	vanished := 0
 	for {
-		if !d.sleep(ctx, runtimeCheckEvery) {
+		if !d.sleepUntil(ctx, next) {
 			return nil
+		}
+		next = next.Add(runtimeCheckEvery)
+		if now := d.clock.Now(); next.Before(now) {
+			// The clock jumped (a suspended machine): no burst of checks
+			// to catch up.
+			next = now.Add(runtimeCheckEvery)
 		}
 		fi, err := os.Lstat(sock)
 		missing := d.missingFiles(dir)
@@ -102,16 +113,16 @@ func (d *Daemon) runtimeLost(dir string, err error) error {
 	return fmt.Errorf("runtime directory %s removed and not recreated: %w", dir, err)
 }
 
-// sleep waits for d on the daemon's clock; it reports false when ctx ends
-// first.
-func (d *Daemon) sleep(ctx context.Context, dur time.Duration) bool {
+// sleepUntil waits until t on the daemon's clock; it reports false when
+// ctx ends first.
+func (d *Daemon) sleepUntil(ctx context.Context, t time.Time) bool {
 	ch := make(chan struct{})
-	t := d.clock.AfterFunc(dur, func() { close(ch) })
+	timer := d.clock.At(t, func() { close(ch) })
 	select {
 	case <-ch:
 		return true
 	case <-ctx.Done():
-		t.Stop()
+		timer.Stop()
 		return false
 	}
 }

@@ -183,12 +183,16 @@ func TestSecondDaemonRefusedWhileDirGone(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the second daemon started beside the first")
 	}
-	c, err := ipc.Dial(context.Background(), ipc.SocketPath(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Status(context.Background(), ipc.StatusRequest{}); err != nil {
-		t.Fatal(err)
-	}
+	// The second daemon is refused on the instance lock alone, possibly
+	// before the first has recreated its socket: the CLI reaches the first
+	// once it has.
+	testenv.WaitFor(t, "the first daemon's recreated socket to answer", func() bool {
+		c, err := ipc.Dial(context.Background(), ipc.SocketPath(dir))
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_, err = c.Status(context.Background(), ipc.StatusRequest{})
+		return err == nil
+	})
 }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
+	"github.com/c0950fac/mfad/internal/testenv"
 )
 
 // Environment of TestHelperStarve.
@@ -185,13 +185,13 @@ func TestOtherUserCannotStarveOwner(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name           string
-		attacked, calm *latencies
+		attacked, calm *testenv.Latencies
 	}{
 		{"SDK provider, kept-alive connection", &attacked.sdk, &calm.sdk},
 		{"new connection per request", &attacked.fresh, &calm.fresh},
 	} {
-		n, p50, p99, slowest := c.attacked.summary()
-		_, cp50, cp99, cslowest := c.calm.summary()
+		n, p50, p99, slowest := c.attacked.Summary()
+		_, cp50, cp99, cslowest := c.calm.Summary()
 		t.Logf("owner, %s: %d fetches under attack: p50 %v, p99 %v, max %v; with no attack: p50 %v, p99 %v, max %v",
 			c.name, n, p50, p99, slowest, cp50, cp99, cslowest)
 		// Under 50 ms, or within three times what the same clients see
@@ -211,34 +211,11 @@ func TestOtherUserCannotStarveOwner(t *testing.T) {
 	}
 }
 
-// latencies records the durations of a client's requests.
-type latencies struct {
-	mu  sync.Mutex
-	all []time.Duration
-}
-
-func (l *latencies) add(d time.Duration) {
-	l.mu.Lock()
-	l.all = append(l.all, d)
-	l.mu.Unlock()
-}
-
-func (l *latencies) summary() (n int, p50, p99, max time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := slices.Clone(l.all)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0, 0, 0, 0
-	}
-	return len(s), s[len(s)/2], s[len(s)*99/100], s[len(s)-1]
-}
-
 // ownerLoad is the owner's two clients fetching credentials until stop: an
 // AWS SDK provider on a kept-alive connection, and a client opening a new
 // connection for every request, each pausing 5 ms between fetches.
 type ownerLoad struct {
-	sdk, fresh latencies
+	sdk, fresh testenv.Latencies
 	failure    atomic.Value
 	done       chan struct{}
 	wg         sync.WaitGroup
@@ -257,7 +234,7 @@ func measureOwner(url, token string) *ownerLoad {
 			t0 := time.Now()
 			creds, err := p.Retrieve(ctx)
 			cancel()
-			o.sdk.add(time.Since(t0))
+			o.sdk.Add(time.Since(t0))
 			if err != nil || !strings.HasPrefix(creds.AccessKeyID, "ASIA") {
 				o.failure.Store(fmt.Errorf("SDK provider: %v", err))
 				return
@@ -278,7 +255,7 @@ func measureOwner(url, token string) *ownerLoad {
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			o.fresh.add(time.Since(t0))
+			o.fresh.Add(time.Since(t0))
 			if resp.StatusCode != 200 {
 				o.failure.Store(fmt.Errorf("new connection: status %d", resp.StatusCode))
 				return

@@ -22,11 +22,7 @@ The daemon must be running and the profile unlocked; mfad never waits for a code
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			given, err := profileArg(profile, args)
-			if err != nil {
-				return err
-			}
-			_, name, err := app.configAndProfile(given)
+			_, name, err := app.profileFromArgs(profile, args)
 			if err != nil {
 				return err
 			}

@@ -49,11 +49,7 @@ The daemon must be running and the profile unlocked; mfad never waits for a code
 			default:
 				return fmt.Errorf("unknown --format %q: use env, export-env, json or ini", format)
 			}
-			given, err := profileArg(profile, args)
-			if err != nil {
-				return err
-			}
-			cfg, name, err := app.configAndProfile(given)
+			cfg, name, err := app.profileFromArgs(profile, args)
 			if err != nil {
 				return err
 			}

@@ -356,6 +356,17 @@ func profileArg(flag string, args []string) (string, error) {
 	return "", fmt.Errorf("two profiles given, %s and --profile %s: give one", args[0], flag)
 }
 
+// profileFromArgs is the configuration and the profile a command acts on:
+// the one given positionally or with --profile (flag), else the default
+// that pickProfile names.
+func (a *App) profileFromArgs(flag string, args []string) (*configs.Config, string, error) {
+	given, err := profileArg(flag, args)
+	if err != nil {
+		return nil, "", err
+	}
+	return a.configAndProfile(given)
+}
+
 // namedProfile returns the profile named by the argument, --profile or
 // $MFAD_PROFILE, for commands that manage one profile's keystore items and
 // so never guess one; usage says how to name it.

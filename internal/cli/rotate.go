@@ -34,11 +34,7 @@ when rotation is due.`,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			given, err := profileArg(profile, args)
-			if err != nil {
-				return err
-			}
-			_, name, err := app.configAndProfile(given)
+			_, name, err := app.profileFromArgs(profile, args)
 			if err != nil {
 				return err
 			}

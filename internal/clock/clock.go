@@ -18,6 +18,10 @@ type Clock interface {
 	Now() time.Time
 	// AfterFunc calls f in its own goroutine once d has passed.
 	AfterFunc(d time.Duration, f func()) Timer
+	// At calls f in its own goroutine once the clock reaches t, or at once
+	// when t has already passed. A deadline computed from an earlier Now
+	// stays a deadline: the time that passed in between is not added.
+	At(t time.Time, f func()) Timer
 }
 
 // Timer is a scheduled callback that can be stopped.
@@ -34,6 +38,9 @@ func (System) Now() time.Time { return time.Now().Round(0) }
 
 // AfterFunc wraps time.AfterFunc.
 func (System) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// At wraps time.AfterFunc with the time left until t by the wall clock.
+func (System) At(t time.Time, f func()) Timer { return time.AfterFunc(time.Until(t.Round(0)), f) }
 
 // Fake is a manually advanced clock for tests. Timers fire, in order, when
 // Advance or Set moves the clock past their deadline.
@@ -68,6 +75,23 @@ func (f *Fake) AfterFunc(d time.Duration, fn func()) Timer {
 	t := &fakeTimer{clock: f, at: f.now.Add(d), fn: fn, seq: f.seq}
 	f.timers = append(f.timers, t)
 	return t
+}
+
+// At schedules fn at t. A callback whose time has already come runs at
+// once, in its own goroutine, even when the clock moved past t after the
+// caller computed it.
+func (f *Fake) At(t time.Time, fn func()) Timer {
+	t = t.Round(0)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !t.After(f.now) {
+		go fn()
+		return &fakeTimer{clock: f, fn: fn}
+	}
+	f.seq++
+	timer := &fakeTimer{clock: f, at: t, fn: fn, seq: f.seq}
+	f.timers = append(f.timers, timer)
+	return timer
 }
 
 // Advance moves the clock forward by d, firing due timers synchronously in
