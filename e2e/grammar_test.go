@@ -319,11 +319,13 @@ func TestEnvTokenEndsWithItsShell(t *testing.T) {
 }
 
 // In the shell of `mfad sandbox -- CMD`, lock --all is not a dead end
-// either: unlock takes the code from the sandbox's TOTP source.
+// either: unlock takes the code from the sandbox's TOTP source, a new one
+// each time (the emulator accepts each code once), without waiting for the
+// next 30-second step: the sandbox's virtual device moves to it.
 func TestSandboxCommandRecoversFromLockAll(t *testing.T) {
 	bin := mfadBinary(t)
 	cmd := exec.Command(bin, "sandbox", "--", "sh", "-c",
-		`set -e; "$MFAD" lock --all; "$MFAD" status --short; "$MFAD" unlock </dev/null; "$MFAD" credential-process sandbox-admin; "$MFAD" env --format json`)
+		`set -e; "$MFAD" lock --all; "$MFAD" status --short; "$MFAD" unlock </dev/null; "$MFAD" lock --all; "$MFAD" unlock </dev/null; "$MFAD" credential-process sandbox-admin; "$MFAD" env --format json`)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "MFAD="+bin, "MFAD_CONFIG=", "MFAD_PROFILE=", "MFAD_RUNTIME_DIR=")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -333,5 +335,8 @@ func TestSandboxCommandRecoversFromLockAll(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	if n := strings.Count(string(out), "Unlocked sandbox"); n != 2 {
+		t.Errorf("unlocked %d times, want 2:\n%s", n, out)
 	}
 }

@@ -66,7 +66,7 @@ sts_endpoint and lock_on_* take effect at the next start.`,
 				return err
 			}
 			defer audit.Close()
-			d, err := app.newDaemon(cfg, st, audit)
+			d, err := app.newDaemon(cfg, st, audit, nil)
 			if err != nil {
 				return err
 			}
@@ -98,13 +98,27 @@ sts_endpoint and lock_on_* take effect at the next start.`,
 	}
 }
 
-// newDaemon wires a daemon from the configuration and keystore.
-func (app *App) newDaemon(cfg *configs.Config, st keystore.Store, audit io.Writer) (*daemon.Daemon, error) {
+// mfaClock is the time of MFA devices whose codes the daemon makes (TOTP
+// secrets), and how it waits for their next step. nil: the system clock,
+// waiting in real time.
+type mfaClock interface {
+	Now() time.Time
+	Wait(ctx context.Context, d time.Duration) error
+}
+
+// newDaemon wires a daemon from the configuration and keystore; dev is nil
+// except in the sandbox, whose virtual MFA device keeps its own time.
+func (app *App) newDaemon(cfg *configs.Config, st keystore.Store, audit io.Writer, dev mfaClock) (*daemon.Daemon, error) {
 	l := app.logger()
 	broker := session.NewBroker(session.BrokerOptions{Endpoint: session.ResolveEndpoint(cfg.STSEndpoint, app.getenv), Logger: l})
+	var guard *mfacode.OnceGuard
+	var devNow func() time.Time
+	if dev != nil {
+		guard, devNow = mfacode.NewOnceGuard(dev.Now, dev.Wait), dev.Now
+	}
 	return daemon.New(daemon.Options{
-		Config: cfg, Store: st, Broker: broker, Logger: l, Audit: audit,
-		CodeSource:     codeSource(st, l),
+		Config: cfg, Store: st, Broker: broker, Logger: l, Audit: audit, Guard: guard,
+		CodeSource:     codeSource(st, l, devNow),
 		SuggestMaxAge:  suggestMaxAge,
 		Desktop:        daemon.DesktopOptions{SessionID: app.getenv("XDG_SESSION_ID")},
 		IAMEndpoint:    firstSet(cfg.IAMEndpoint, app.getenv("AWS_ENDPOINT_URL_IAM"), app.getenv("AWS_ENDPOINT_URL")),
@@ -115,10 +129,10 @@ func (app *App) newDaemon(cfg *configs.Config, st keystore.Store, audit io.Write
 // codeSource builds a key profile's MFA code source from its settings:
 // prompt sources announce with a desktop notification and, with
 // mfa_dialog, ask in a desktop dialog.
-func codeSource(st keystore.Store, l *slog.Logger) func(ctx context.Context, p *configs.Profile) (mfacode.Source, error) {
+func codeSource(st keystore.Store, l *slog.Logger, now func() time.Time) func(ctx context.Context, p *configs.Profile) (mfacode.Source, error) {
 	return func(ctx context.Context, p *configs.Profile) (mfacode.Source, error) {
 		c := mfacode.Config{Source: p.MFASource, Process: p.MFAProcess, ProcessTimeout: p.MFAProcessTimeout,
-			Dialog: p.MFADialog, Notifier: mfacode.NewDesktopNotifier(l), Logger: l}
+			Dialog: p.MFADialog, Notifier: mfacode.NewDesktopNotifier(l), Logger: l, Now: now}
 		if p.MFASource == configs.MFASourceTOTP {
 			b, err := st.Get(ctx, p.Name, keystore.TOTPItem)
 			if err != nil {

@@ -46,7 +46,7 @@ cat '`+codeFile+`'`)
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 
 	d, err := daemon.New(daemon.Options{Config: e.Config, Store: e.Store, Broker: e.Broker(), Clock: e.Clock, Logger: e.Logger,
-		CodeSource: codeSource(e.Store, e.Logger),
+		CodeSource: codeSource(e.Store, e.Logger, nil),
 		Guard: mfacode.NewOnceGuard(e.Clock.Now, func(ctx context.Context, d time.Duration) error {
 			e.Clock.Advance(d)
 			return nil

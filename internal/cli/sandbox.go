@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -39,6 +40,8 @@ a generated user, virtual MFA device and MFA-protected role; a keystore file and
 in a temporary directory, removed when the sandbox stops; and a daemon, unlocked automatically
 with a TOTP code (mfa_source: totp, mfa_max_age: 1h). Every mfad command run in the sandbox's
 shell (CMD, or the lines printed to paste) uses that daemon, configuration and keystore.
+Where a real device would make you wait for its next code (AWS accepts each code once), the
+sandbox's virtual device moves to its next 30-second step at once: codes are still single-use.
 
 Profiles: sandbox (the MFA session) and sandbox-admin (a role assumed from it). The user is
 under the MFA policy AWS documents (long-term keys alone are denied), and the emulator also
@@ -178,7 +181,8 @@ func startSandbox(ctx context.Context, app *App) (*sandbox, error) {
 		app.logLevel = "warn" // keep CMD's output readable
 	}
 	log := app.logger()
-	emu, err := stsemu.Start(stsemu.Options{Logger: log})
+	dev := &deviceClock{}
+	emu, err := stsemu.Start(stsemu.Options{Logger: log, MFANow: dev.Now})
 	if err != nil {
 		return nil, fmt.Errorf("start the STS emulator: %w", err)
 	}
@@ -237,7 +241,7 @@ func startSandbox(ctx context.Context, app *App) (*sandbox, error) {
 	if err := st.Set(ctx, sandboxProfile, keystore.TOTPItem, []byte(emu.OTPURI(sb.user))); err != nil {
 		return nil, err
 	}
-	d, err := app.newDaemon(cfg, st, nil)
+	d, err := app.newDaemon(cfg, st, nil, dev)
 	if err != nil {
 		return nil, err
 	}
@@ -256,11 +260,40 @@ func startSandbox(ctx context.Context, app *App) (*sandbox, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if _, err := d.Unlock(ctx, sandboxProfile, emu.Code(sb.user, time.Now())); err != nil {
+	if _, err := d.Unlock(ctx, sandboxProfile, emu.Code(sb.user, dev.Now())); err != nil {
 		return nil, fmt.Errorf("unlock the sandbox: %w", err)
 	}
 	ok = true
 	return sb, nil
+}
+
+// deviceClock is the time of the sandbox's virtual MFA device, shared by
+// the emulator, which checks its codes, and the daemon, which makes them
+// from its TOTP secret. It runs with the wall clock; where the next code
+// must wait for the next TOTP step (each code is accepted once), the device
+// moves to that step at once instead: every code is still a new step's,
+// used once, but locking and unlocking again in the sandbox takes no 30 s.
+type deviceClock struct {
+	mu    sync.Mutex
+	ahead time.Duration
+}
+
+// Now is the device's time.
+func (c *deviceClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.ahead)
+}
+
+// Wait moves the device's time d ahead.
+func (c *deviceClock) Wait(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ahead += max(d, 0)
+	return nil
 }
 
 // sandboxConfigFile is the sandbox's configuration file, in its directory.

@@ -23,11 +23,14 @@ func totpOptions() totp.ValidateOpts {
 }
 
 // checkMFA validates serial and code against the user's MFA device at the
-// given time, and marks the code's time step as used: like AWS, a code is
+// given time (at the devices' own time where Options.MFANow is set), and marks the code's time step as used: like AWS, a code is
 // accepted only once per device. The caller holds e.mu.
 func (e *Emulator) checkMFA(u *user, serial, code string, now time.Time) *apiError {
 	if u.mfaSerial == "" || serial != u.mfaSerial {
 		return errAccessDenied(msgMFASerialInvalid)
+	}
+	if e.mfaNow != nil {
+		now = e.mfaNow()
 	}
 	ok, err := totp.ValidateCustom(code, u.totpSecret, now, totpOptions())
 	if err != nil || !ok {

@@ -52,6 +52,10 @@ type Options struct {
 	// Now is the clock; nil means time.Now. All time decisions use it:
 	// credential expiry, TOTP validation and signature time skew.
 	Now func() time.Time
+	// MFANow, when set, is the clock of the MFA devices: TOTP codes are
+	// checked at its time instead of Now's (still once per step and
+	// device). A sandbox whose devices' time may run ahead sets it.
+	MFANow func() time.Time
 	// Account is the 12-digit account id; "" means DefaultAccount.
 	Account string
 	// Region is the signing region accepted in the SigV4 credential scope;
@@ -182,6 +186,7 @@ type SessionInfo struct {
 // for concurrent use.
 type Emulator struct {
 	now     func() time.Time
+	mfaNow  func() time.Time
 	account string
 	region  string
 	log     *slog.Logger
@@ -340,6 +345,7 @@ var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^
 func New(opts Options) *Emulator {
 	e := &Emulator{
 		now:      opts.Now,
+		mfaNow:   opts.MFANow,
 		account:  opts.Account,
 		region:   opts.Region,
 		log:      opts.Logger,
