@@ -57,20 +57,7 @@ func TestOtherUserGetsNothing(t *testing.T) {
 	w := newWorld(t)
 	w.startDaemon()
 	w.addAndUnlock()
-	// A copy of this test binary the other user may run.
-	dir, err := os.MkdirTemp("", "mfad-other-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	exe, _ := os.Executable()
-	helper := filepath.Join(dir, "e2e.test")
-	if b, err := os.ReadFile(exe); err != nil || os.WriteFile(helper, b, 0o755) != nil {
-		t.Fatalf("copy the test binary: %v", err)
-	}
+	dir, helper := testBinaryForOthers(t, "mfad-other-")
 	url := strings.TrimSpace(string(must(os.ReadFile(filepath.Join(w.runDir, "endpoint"))))) + "/v1/credentials/work"
 	cmd := exec.Command(helper, "-test.run=^TestHelperOtherUser$")
 	cmd.Dir = dir
@@ -93,4 +80,25 @@ func TestOtherUserGetsNothing(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// testBinaryForOthers copies this test binary into a new directory that
+// any user may enter, for a test to run it as another user; the directory
+// goes when the test ends. It returns the directory and the copy.
+func testBinaryForOthers(t *testing.T, prefix string) (dir, helper string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe, _ := os.Executable()
+	helper = filepath.Join(dir, "e2e.test")
+	if b, err := os.ReadFile(exe); err != nil || os.WriteFile(helper, b, 0o755) != nil {
+		t.Fatalf("copy the test binary: %v", err)
+	}
+	return dir, helper
 }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,19 +117,7 @@ func TestOtherUserCannotStarveOwner(t *testing.T) {
 	url, token := env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
 	host := strings.TrimPrefix(url[:strings.Index(url, "/v1/")], "http://")
 
-	dir, err := os.MkdirTemp("", "mfad-starve-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	exe, _ := os.Executable()
-	helper := filepath.Join(dir, "e2e.test")
-	if b, err := os.ReadFile(exe); err != nil || os.WriteFile(helper, b, 0o755) != nil {
-		t.Fatalf("copy the test binary: %v", err)
-	}
+	dir, helper := testBinaryForOthers(t, "mfad-starve-")
 	const floodFor = 6 * time.Second
 	cmd := exec.Command(helper, "-test.run=^TestHelperStarve$", "-test.v")
 	cmd.Dir = dir
