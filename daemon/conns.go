@@ -314,6 +314,9 @@ type peerConn struct {
 	l     *peerListener
 	uid   int
 	owner bool
+	// window is the last parallelism window the connection was counted
+	// in; its serving goroutine alone uses it.
+	window uint64
 
 	mu       sync.Mutex
 	proven   bool

@@ -104,6 +104,9 @@ type Daemon struct {
 	cfgErr string
 	// release returns freed memory to the system after credentials change.
 	release memoryRelease
+	// par runs the daemon on one P while clients ask one at a time; nil
+	// unless RunOptions.Parallelism is set. Set by Run before it serves.
+	par *parallelism
 	// routes answer the control socket (see controlRoutes).
 	routes map[string]route
 	// bg is cancelled when the daemon stops; background work uses it.

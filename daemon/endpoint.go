@@ -58,6 +58,12 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h["Cache-Control"] = noStore
 	h["X-Content-Type-Options"] = nosniff
 	name, isCreds := strings.CutPrefix(r.URL.Path, CredentialsPath)
+	now := e.d.clock.Now().UnixNano()
+	pc := peerConnOf(r.Context())
+	if pc != nil {
+		// Every request counts, refused or not, towards serving on every P.
+		e.d.par.asked(&pc.window, now)
+	}
 	tok := e.d.tokens.check(headerValue(r.Header, "Authorization"))
 	if tok == nil {
 		reason := ""
@@ -91,10 +97,9 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, http.StatusForbidden, "AccessDenied", "this token is for profile "+tok.Profile, name, tok.ID, "token_for_another_profile")
 		return
 	}
-	if pc := peerConnOf(r.Context()); pc != nil {
+	if pc != nil {
 		pc.served()
 	}
-	now := e.d.clock.Now().UnixNano()
 	snap := p.served.Load()
 	if snap == nil || now >= snap.staleAt {
 		var err error

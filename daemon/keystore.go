@@ -31,7 +31,11 @@ func (d *Daemon) GivePassphrase(ctx context.Context, passphrase []byte) error {
 		clear(passphrase)
 		return nil
 	}
-	if err := ps.Unlock(ctx, passphrase); err != nil {
+	// The key derivation runs on as many threads as it was made with.
+	release := d.par.hold()
+	err := ps.Unlock(ctx, passphrase)
+	release()
+	if err != nil {
 		d.log.Warn("the keystore passphrase was refused", "file", ps.File(), "error", err)
 		return fmt.Errorf("keystore file %s: %w", ps.File(), err)
 	}

@@ -58,6 +58,12 @@ type RunOptions struct {
 	// same RuntimeDir even while the directory has been removed (and not
 	// yet recreated, see watchRuntime).
 	InstanceLock string
+	// Parallelism, when set, is called with true to run the process on one
+	// P (GOMAXPROCS 1) while the endpoint's clients ask one at a time, and
+	// with false to go back to the runtime's default when several ask at
+	// once (see parallelism). GOMAXPROCS belongs to the whole process: `mfad
+	// daemon` sets it; a daemon sharing its process leaves it nil.
+	Parallelism func(serial bool)
 }
 
 // instanceWait bounds how long a starting daemon waits for another one
@@ -158,6 +164,10 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) error {
 	// Idle keep-alive connections are bounded, and bursts release memory.
 	idle := watchIdle(srv, d.release.schedule)
 	defer idle.stop()
+	// One P while clients ask one at a time.
+	d.par = newParallelism(d.clock, d.log, o.Parallelism)
+	d.par.start()
+	defer d.par.stop()
 	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
 	// The control server stops only after the daemon has marked itself as

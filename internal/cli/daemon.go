@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -93,7 +94,8 @@ sts_endpoint and lock_on_* take effect at the next start.`,
 				})
 			}()
 			defer func() { wcancel(); <-watched }()
-			return d.Run(ctx, daemon.RunOptions{RuntimeDir: dir, Listen: cfg.Listen, InstanceLock: instanceLock(app, dir)})
+			return d.Run(ctx, daemon.RunOptions{RuntimeDir: dir, Listen: cfg.Listen, InstanceLock: instanceLock(app, dir),
+				Parallelism: parallelism(app)})
 		},
 	}
 }
@@ -194,4 +196,21 @@ func instanceLock(app *App, dir string) string {
 	}
 	sum := sha256.Sum256([]byte(dir))
 	return filepath.Join(base, "mfad", "daemon-"+hex.EncodeToString(sum[:8])+".lock")
+}
+
+// parallelism switches the daemon's process between one P and the runtime's
+// default (daemon.RunOptions.Parallelism): one P serves clients that ask one
+// at a time at about half the CPU time per request. A GOMAXPROCS set in the
+// environment is left alone.
+func parallelism(app *App) func(serial bool) {
+	if app.getenv("GOMAXPROCS") != "" || runtime.GOMAXPROCS(0) < 2 {
+		return nil
+	}
+	return func(serial bool) {
+		if serial {
+			runtime.GOMAXPROCS(1)
+			return
+		}
+		runtime.SetDefaultGOMAXPROCS()
+	}
 }
