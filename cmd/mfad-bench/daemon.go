@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +25,8 @@ const (
 	serverDaemon = "mfad-daemon"
 	// serverBareProcess is the baseline handler in a process of its own.
 	serverBareProcess = "bare-process"
+	// serverBareControl is a second bare server, measured with -control.
+	serverBareControl = "bare-control"
 )
 
 // bareServerArg makes this program a baseline server (see bareServer).
@@ -146,6 +149,15 @@ func daemonSection(ctx context.Context, o options, dir string, w *bufio.Writer, 
 		serverBareProcess: {name: serverBareProcess, addr: bareAddr, path: u.Path, token: bareTok, body: body, pid: bare.Process.Pid},
 	}
 	servers := []string{serverDaemon, serverBareProcess}
+	if o.control {
+		addr, ctl, err := startBareProcess(bctx, bareTok, body)
+		if err != nil {
+			return err
+		}
+		defer ctl.Wait()
+		targets[serverBareControl] = target{name: serverBareControl, addr: addr, path: u.Path, token: bareTok, body: body, pid: ctl.Process.Pid}
+		servers = append(servers, serverBareControl)
+	}
 
 	if err := sleepCtx(ctx, o.settle); err != nil {
 		return err
@@ -162,6 +174,8 @@ func daemonSection(ctx context.Context, o options, dir string, w *bufio.Writer, 
 	fmt.Fprintln(w, "| ---: | :---: | ---: | ---: | :---: | ---: | ---: | :---: | ---: | ---: | ---: |")
 	w.Flush()
 	var loadTime time.Duration
+	var control bytes.Buffer
+	cw := bufio.NewWriter(&control)
 	for _, n := range o.conns {
 		res, err := measure(ctx, o, servers, targets, n, 0, log)
 		if err != nil {
@@ -172,8 +186,20 @@ func daemonSection(ctx context.Context, o options, dir string, w *bufio.Writer, 
 		}
 		writeDaemonRow(w, n, res[serverDaemon], res[serverBareProcess])
 		w.Flush()
+		if o.control {
+			writeDaemonRow(cw, n, res[serverBareControl], res[serverBareProcess])
+		}
 	}
 	fmt.Fprintln(w)
+	if o.control {
+		cw.Flush()
+		fmt.Fprintln(w, "Control: a second bare server, in a process of its own, against the first, in the same rounds (same columns, the second bare server in place of mfad). Its ratios would all be 1 on a machine without noise.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| conns | **CPU/req bare 2 / bare** (rounds: median, IQR) | bare 2 CPU/req | bare CPU/req | req/s bare 2 / bare: median of rounds (IQR) | bare 2 req/s | bare req/s | p99 bare 2 / bare | bare 2 p50 / p99 | bare p50 / p99 | errors |")
+		fmt.Fprintln(w, "| ---: | :---: | ---: | ---: | :---: | ---: | ---: | :---: | ---: | ---: | ---: |")
+		w.Write(control.Bytes())
+		fmt.Fprintln(w)
+	}
 	if err := sleepCtx(ctx, 6*time.Second); err != nil { // the last counts are written
 		return err
 	}

@@ -62,6 +62,7 @@ type options struct {
 	out         string
 	cpuProfile  string
 	hold        bool
+	control     bool
 	auditRate   float64
 	auditLoad   time.Duration
 	afterBurst  time.Duration
@@ -124,6 +125,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.auditLoad, "audit-load", 2*time.Minute, "daemon section: how long that client asks")
 	fs.DurationVar(&o.afterBurst, "after-burst", time.Minute, "daemon section: wait after a burst of 256 connections before reading the daemon's RSS")
 	fs.StringVar(&o.out, "o", "", "also write the report to this file")
+	fs.BoolVar(&o.control, "control", false, "daemon section: also measure a second bare server against the first, in the same alternated rounds: the noise floor of each ratio on this machine")
 	fs.BoolVar(&o.hold, "hold", false, "after the daemon sections, print the built daemon's environment and keep it running until interrupted, to try commands by hand")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process servers) over the throughput and latency sections to this file")
 	if err := fs.Parse(args); err != nil {
