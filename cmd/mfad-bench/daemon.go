@@ -154,7 +154,10 @@ func daemonSection(ctx context.Context, o options, dir string, w *bufio.Writer, 
 		if err != nil {
 			return err
 		}
-		defer ctl.Wait()
+		defer func() {
+			stopBare()
+			ctl.Wait()
+		}()
 		targets[serverBareControl] = target{name: serverBareControl, addr: addr, path: u.Path, token: bareTok, body: body, pid: ctl.Process.Pid}
 		servers = append(servers, serverBareControl)
 	}
