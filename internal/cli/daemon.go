@@ -42,7 +42,11 @@ It follows its configuration file and ~/.aws/config ($AWS_CONFIG_FILE), and read
 on SIGHUP: profiles appear, change and disappear without a restart, and those that did not
 change keep their sessions. A configuration that does not load is refused — the log and
 ` + "`mfad status`" + ` say why — and the previous one goes on being served. listen, keyring,
-sts_endpoint and lock_on_* take effect at the next start.`,
+sts_endpoint and lock_on_* take effect at the next start.
+
+It runs on one CPU while its clients ask one at a time, and on all of them as soon as several
+ask at once; it collects garbage less often than Go's default (GOGC=400). GOMAXPROCS and GOGC
+set in the environment are left as they are.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
