@@ -59,6 +59,7 @@ func (d *Daemon) Login(ctx context.Context, in ipc.LoginRequest) (ipc.LoginReply
 			return ipc.LoginReply{}, err
 		}
 		creds = rs.Credentials
+		creds.Expiration = rs.Expires() // on this machine's clock
 	}
 	u, err := console.SigninURL(ctx, console.Options{Endpoint: d.signinEndpoint, HTTPClient: d.broker.HTTPClient()}, console.Input{
 		Credentials: aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, SessionToken: creds.SessionToken},
@@ -73,11 +74,12 @@ func (d *Daemon) Login(ctx context.Context, in ipc.LoginRequest) (ipc.LoginReply
 }
 
 // roleCredentials are the role session's credentials with their own expiry
-// (the snapshot's is clipped to the MFA window). d.mu is held.
+// on this machine's clock (the snapshot's is clipped to the MFA window).
+// d.mu is held.
 func (p *profState) roleCredentials(snap *snapshot) session.Credentials {
 	c := snap.creds
 	if p.role != nil && p.role.Credentials.AccessKeyID == c.AccessKeyID {
-		c.Expiration = p.role.Credentials.Expiration
+		c.Expiration = p.role.Expires() // on this machine's clock
 	}
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/c0950fac/mfad/daemon"
 	"github.com/c0950fac/mfad/internal/stsemu"
@@ -43,5 +44,34 @@ func TestLoginFromTheRoleSession(t *testing.T) {
 	}
 	if _, err := d.Login(ctx, ipc.LoginRequest{Profile: "admin", DurationSeconds: 1800}); !errors.Is(err, daemon.ErrLocked) {
 		t.Fatalf("login of a locked role profile: %v", err)
+	}
+}
+
+// TestLoginSessionEndOnThisMachinesClock: this machine's clock runs 45
+// minutes ahead of AWS's. The console session's end is told on this
+// machine's clock, as every other expiry is.
+func TestLoginSessionEndOnThisMachinesClock(t *testing.T) {
+	e := testenv.New(t)
+	e.Emu.SetClockOffset(-45 * time.Minute)
+	d, err := newDaemonWith(t, e, func(o *daemon.Options) { o.SigninEndpoint = e.Emu.URL + stsemu.FederationPath })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := d.Unlock(ctx, "admin", e.Emu.Code(e.User, e.Emu.Now())); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []ipc.LoginRequest{{Profile: "admin"}, {Profile: "admin", DurationSeconds: 1800}} {
+		r, err := d.Login(ctx, req)
+		if err != nil {
+			t.Fatalf("login %+v: %v", req, err)
+		}
+		life := time.Hour
+		if req.DurationSeconds != 0 {
+			life = time.Duration(req.DurationSeconds) * time.Second
+		}
+		if want := e.Clock.Now().Add(life); r.SessionEnd.Sub(want).Abs() > 2*time.Second {
+			t.Errorf("login %+v: the session ends at %v, want about %v (on this machine's clock)", req, r.SessionEnd, want)
+		}
 	}
 }

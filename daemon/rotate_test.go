@@ -261,3 +261,33 @@ func TestKeyMaxAgeMakesRotationDue(t *testing.T) {
 		t.Fatalf("the role profile's status: %+v", st)
 	}
 }
+
+// TestRotateWithAClockAheadOfAWS: this machine's clock runs 45 minutes ahead
+// of AWS's. IAM calls are signed at AWS's time as the daemon measured it
+// from STS, as STS calls are: the key rotates without fixing the clock.
+func TestRotateWithAClockAheadOfAWS(t *testing.T) {
+	e := testenv.New(t)
+	e.Emu.SetClockOffset(-45 * time.Minute)
+	if err := e.Emu.RequireMFA(e.User.Name); err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDaemonWith(t, e, func(o *daemon.Options) { o.IAMEndpoint = e.Emu.URL })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// The authenticator shows the code of AWS's time (a phone's clock).
+	if _, err := d.Unlock(ctx, "admin", e.Emu.Code(e.User, e.Emu.Now())); err != nil {
+		t.Fatal(err)
+	}
+	r, err := d.RotateKey(ctx, "admin")
+	if err != nil {
+		t.Fatalf("rotate with the clock 45 minutes ahead: %v", err)
+	}
+	if ids := keyIDs(e.Emu.AccessKeys("alice")); len(ids) != 1 || ids[0] != r.NewKeyID {
+		t.Fatalf("keys in IAM after the rotation: %v, want only %s", ids, r.NewKeyID)
+	}
+	if k := storedKey(t, e); k.AccessKeyID != r.NewKeyID {
+		t.Fatalf("stored key %s, want %s", k.AccessKeyID, r.NewKeyID)
+	}
+}

@@ -38,6 +38,11 @@ type Options struct {
 	// Clock signs requests and times the waits between verification
 	// attempts; nil = the system clock.
 	Clock clock.Clock
+	// ClockOffset, when set, is AWS's clock against Clock (as STS's
+	// answers showed it): requests are signed at AWS's time, so that a
+	// machine whose clock is off by more than the 5 minutes SigV4 allows
+	// can still rotate its key.
+	ClockOffset func() time.Duration
 	// Logger receives one line per step; nil = discard. No secret is logged.
 	Logger *slog.Logger
 	// Verify calls sts:GetCallerIdentity once with key and returns the ARN.
@@ -275,7 +280,10 @@ func iamClient(o Options, in Input) *iam.Client {
 		if o.IAMEndpoint != "" {
 			io.BaseEndpoint = aws.String(o.IAMEndpoint)
 		}
-		io.HTTPSignerV4 = session.ClockSigner(o.Clock)
+		io.HTTPSignerV4 = session.ClockSigner(o.Clock, o.ClockOffset)
+		// The signer's clock and offset stand in for the SDK's correction,
+		// which reads the system clock.
+		io.DisableClockSkewCorrection = true
 		io.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
 			so.MaxAttempts = 4
 			so.MaxBackoff = 5 * time.Second

@@ -136,11 +136,13 @@ type clockSigner struct {
 }
 
 // ClockSigner returns a SigV4 signer for SDK clients (their HTTPSignerV4
-// option) that signs at clk's time rather than the SDK's own clock.
-func ClockSigner(clk clock.Clock) interface {
+// option) that signs at clk's time rather than the SDK's own clock, moved
+// by offset (AWS's clock against clk, as Broker.ClockSkew measures it) when
+// offset is not nil.
+func ClockSigner(clk clock.Clock, offset func() time.Duration) interface {
 	SignHTTP(ctx context.Context, c aws.Credentials, r *http.Request, payloadHash, service, region string, t time.Time, opts ...func(*v4.SignerOptions)) error
 } {
-	return clockSigner{inner: v4.NewSigner(), clock: clk}
+	return clockSigner{inner: v4.NewSigner(), clock: clk, offset: offset}
 }
 
 // CallerIdentity calls sts:GetCallerIdentity once with creds and returns

@@ -52,7 +52,7 @@ type SigninInfo struct {
 // credentials are refused), and refuses SessionDuration for role sessions
 // assumed with temporary credentials (role chaining).
 func (e *Emulator) serveFederation(w http.ResponseWriter, r *http.Request) {
-	now := e.now()
+	now := e.Now() // AWS has one clock: the offset applies here too
 	q := r.URL.Query()
 	call := Call{Time: now, RequestID: requestID(), Action: q.Get("Action")}
 	fail := func(status int, msg string) {
@@ -169,7 +169,7 @@ func (e *Emulator) CheckLoginURL(loginURL string) (SigninInfo, bool) {
 	if q.Get("Action") != "login" {
 		return SigninInfo{}, false
 	}
-	return e.checkLogin(q, e.now())
+	return e.checkLogin(q, e.Now())
 }
 
 // signinToken returns a long opaque URL-safe sign-in token.
