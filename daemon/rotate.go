@@ -43,7 +43,7 @@ func (d *Daemon) learnKeyCreated(k *keyState) {
 		ctx, cancel := context.WithTimeout(d.bg, time.Minute)
 		defer cancel()
 		c := mfa.Credentials
-		created, err := rotate.KeyCreated(ctx, rotate.Options{IAMEndpoint: d.iamEndpoint, HTTPClient: d.broker.HTTPClient(), Clock: d.clock, ClockOffset: d.clockOffset, Logger: d.log},
+		created, err := rotate.KeyCreated(ctx, rotate.Options{IAMEndpoint: d.iamEndpoint, HTTPClient: d.broker.HTTPClient(), Clock: d.clock, ClockOffset: d.broker.ClockOffset, Logger: d.log},
 			k.prof.Region, aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Source: "mfad"}, id)
 		if err != nil {
 			d.log.Info("could not learn the access key's age from IAM", "profile", k.name, "error", err)
@@ -98,7 +98,7 @@ func (d *Daemon) RotateKey(ctx context.Context, name string) (ipc.RotateReply, e
 		IAMEndpoint: d.iamEndpoint,
 		HTTPClient:  d.broker.HTTPClient(),
 		Clock:       d.clock,
-		ClockOffset: d.clockOffset,
+		ClockOffset: d.broker.ClockOffset,
 		Logger:      d.log,
 		Verify: func(ctx context.Context, key keystore.AccessKey) (string, error) {
 			return d.broker.CallerIdentity(ctx, region, aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey, Source: "mfad"})
@@ -123,11 +123,4 @@ func (d *Daemon) RotateKey(ctx context.Context, name string) (ipc.RotateReply, e
 	d.log.Info("access key rotated", "profile", k.name, "old", res.OldKeyID, "new", res.NewKeyID)
 	return ipc.RotateReply{KeyProfile: k.name, OldKeyID: res.OldKeyID, NewKeyID: res.NewKeyID, Created: res.Created,
 		UserARN: res.UserARN, VerifyAttempts: res.VerifyAttempts}, nil
-}
-
-// clockOffset is AWS's clock against the daemon's, as STS's answers showed
-// it: IAM calls are signed with it, as STS calls are.
-func (d *Daemon) clockOffset() time.Duration {
-	off, _ := d.broker.ClockSkew()
-	return off
 }

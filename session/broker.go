@@ -187,7 +187,7 @@ func (b *Broker) client(region string, creds aws.Credentials, withCode bool) *st
 		}
 		// Requests are signed at STS's time as the broker measures it on
 		// its own clock (the SDK's correction reads the system clock).
-		o.HTTPSignerV4 = clockSigner{inner: v4.NewSigner(), clock: b.clock, offset: b.offset}
+		o.HTTPSignerV4 = clockSigner{inner: v4.NewSigner(), clock: b.clock, offset: b.ClockOffset}
 		o.DisableClockSkewCorrection = true
 		if withCode {
 			o.Retryer = aws.NopRetryer{}
@@ -241,9 +241,9 @@ func (b *Broker) GetSessionToken(ctx context.Context, in UnlockInput) (*Session,
 		TokenCode:       aws.String(in.Code),
 	}
 	at := b.clock.Now()
-	signedWith := b.offset()
+	signedWith := b.ClockOffset()
 	out, err := c.GetSessionToken(ctx, gst)
-	if err != nil && skewRefused(err, signedWith, b.offset()) {
+	if err != nil && skewRefused(err, signedWith, b.ClockOffset()) {
 		// Refused for its signature time before the code was looked at:
 		// sent again at STS's time, the code is still unused.
 		b.log.Info("sts GetSessionToken refused for the clock; sending it again at STS's time", "profile", p.Name)
@@ -263,7 +263,7 @@ func (b *Broker) GetSessionToken(ctx context.Context, in UnlockInput) (*Session,
 		return nil, fmt.Errorf("profile %s: GetSessionToken: %w", p.Name, err)
 	}
 	s := &Session{Version: cacheVersion, Kind: KindMFA, Profile: p.Name, MFASerial: p.MFASerial,
-		MFAAt: at, IssuedAt: at, Credentials: cr, ClockOffset: b.offset()}
+		MFAAt: at, IssuedAt: at, Credentials: cr, ClockOffset: b.ClockOffset()}
 	b.log.Info("sts GetSessionToken", "profile", p.Name, "expiration", cr.Expiration.UTC())
 	return s, nil
 }
@@ -302,9 +302,9 @@ func (b *Broker) AssumeRole(ctx context.Context, p *configs.Profile, mfa *Sessio
 	c := b.client(p.Region, aws.Credentials{AccessKeyID: mfa.Credentials.AccessKeyID,
 		SecretAccessKey: mfa.Credentials.SecretAccessKey, SessionToken: mfa.Credentials.SessionToken, Source: "mfad"}, false)
 	at := b.clock.Now()
-	signedWith := b.offset()
+	signedWith := b.ClockOffset()
 	out, err := c.AssumeRole(ctx, in)
-	if err != nil && skewRefused(err, signedWith, b.offset()) {
+	if err != nil && skewRefused(err, signedWith, b.ClockOffset()) {
 		b.log.Info("sts AssumeRole refused for the clock; sending it again at STS's time", "profile", p.Name)
 		at = b.clock.Now()
 		out, err = c.AssumeRole(ctx, in)
@@ -318,7 +318,7 @@ func (b *Broker) AssumeRole(ctx context.Context, p *configs.Profile, mfa *Sessio
 		return nil, fmt.Errorf("profile %s: AssumeRole: %w", p.Name, err)
 	}
 	s := &Session{Version: cacheVersion, Kind: KindRole, Profile: p.Name, MFASerial: mfa.MFASerial,
-		MFAAt: mfa.MFAAt, RoleARN: p.RoleARN, IssuedAt: at, Credentials: cr, ClockOffset: b.offset()}
+		MFAAt: mfa.MFAAt, RoleARN: p.RoleARN, IssuedAt: at, Credentials: cr, ClockOffset: b.ClockOffset()}
 	if out.AssumedRoleUser != nil {
 		s.AssumedRoleARN = aws.ToString(out.AssumedRoleUser.Arn)
 	}

@@ -45,8 +45,9 @@ func (b *Broker) ClockSkew() (offset time.Duration, at time.Time) {
 	return b.skew.offset, b.skew.at
 }
 
-// offset is the offset requests are signed with.
-func (b *Broker) offset() time.Duration {
+// ClockOffset is STS's clock against the broker's, as last measured: the
+// offset its requests are signed with, and other AWS calls should be too.
+func (b *Broker) ClockOffset() time.Duration {
 	off, _ := b.ClockSkew()
 	return off
 }
