@@ -114,12 +114,21 @@ func (p *parallelism) busy() {
 		return
 	}
 	p.busyAt = p.clk.Now()
-	if p.serial {
-		p.serial = false
-		p.set(false)
+	if p.everyPLocked() {
 		p.log.Debug("serving on every CPU: several clients ask at once")
 	}
 	p.armLocked()
+}
+
+// everyPLocked goes back to the runtime's default if the daemon is serial,
+// and reports whether it did.
+func (p *parallelism) everyPLocked() bool {
+	if !p.serial {
+		return false
+	}
+	p.serial = false
+	p.set(false)
+	return true
 }
 
 // hold runs the daemon on every P until release is called, for work that
@@ -130,9 +139,8 @@ func (p *parallelism) hold() (release func()) {
 	}
 	p.mu.Lock()
 	p.holds++
-	if p.serial && !p.stopped {
-		p.serial = false
-		p.set(false)
+	if !p.stopped {
+		p.everyPLocked()
 	}
 	p.mu.Unlock()
 	var once sync.Once
@@ -165,10 +173,10 @@ func (p *parallelism) check() {
 	if p.stopped || p.serial {
 		return
 	}
-	if p.holds > 0 || p.clk.Now().Before(p.busyAt.Add(serialAfter)) {
-		if p.holds > 0 {
-			return // release re-arms
-		}
+	if p.holds > 0 {
+		return // release re-arms
+	}
+	if p.clk.Now().Before(p.busyAt.Add(serialAfter)) {
 		p.armLocked()
 		return
 	}
@@ -189,8 +197,5 @@ func (p *parallelism) stop() {
 		p.timer.Stop()
 		p.timer = nil
 	}
-	if p.serial {
-		p.serial = false
-		p.set(false)
-	}
+	p.everyPLocked()
 }
