@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"runtime"
 	"strings"
@@ -53,7 +54,7 @@ func TestDaemonServesOnOneCPUUntilClientsCrowd(t *testing.T) {
 				}
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
-					errs <- &statusError{resp.StatusCode}
+					errs <- fmt.Errorf("status %d", resp.StatusCode)
 					return
 				}
 			}
@@ -67,7 +68,3 @@ func TestDaemonServesOnOneCPUUntilClientsCrowd(t *testing.T) {
 	testenv.WaitFor(t, "the daemon to serve on every CPU", func() bool { return count(parallel) == 1 })
 	testenv.WaitFor(t, "the daemon to serve on one CPU again", func() bool { return count(serial) == 2 })
 }
-
-type statusError struct{ status int }
-
-func (e *statusError) Error() string { return http.StatusText(e.status) }
